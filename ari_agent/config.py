@@ -1,0 +1,121 @@
+"""Service configuration: one YAML file plus environment overrides, validated at start-up.
+
+Environment overrides use ``ARI_AGENT__<SECTION>__<KEY>=value`` (double underscores separate the
+key path), e.g. ``ARI_AGENT__ARI__PASSWORD=secret``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ari_agent.errors import ConfigError
+from ari_agent.yaml_source import LineIndex, load_yaml, validate
+
+ENV_PREFIX = "ARI_AGENT__"
+DEFAULT_STATE_DIR = Path(os.environ.get("ARI_AGENT_STATE_DIR", "/var/lib/ari-agent"))
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AriConfig(Section):
+    url: str = "http://127.0.0.1:8088"
+    username: str = "ari-agent"
+    password: SecretStr = SecretStr("ari-agent-dev")
+    app: str = "ari-agent"
+    request_timeout_s: float = Field(5.0, gt=0)
+    reconnect_initial_s: float = Field(0.25, gt=0)
+    reconnect_max_s: float = Field(5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class MediaConfig(Section):
+    transport: Literal["rtp"] = "rtp"
+    format: Literal["ulaw", "alaw", "slin"] = "ulaw"
+    bind_host: str = "127.0.0.1"
+    jitter_depth_frames: int = Field(3, ge=1, le=50)
+    # How far ahead of real time outbound audio is sent (kept small so barge-in stops fast).
+    send_ahead_ms: int = Field(40, ge=0, le=500)
+
+
+class AgentConfig(Section):
+    greeting: str = "Hello, thank you for calling. How can I help you today?"
+    recordings_dir: Path = DEFAULT_STATE_DIR / "recordings"
+    # Longest a call may last before the agent hands it to a human.
+    max_call_s: float = Field(600.0, gt=0)
+    handoff_context: str = "agent-handoff"
+    handoff_extension: str = "support"
+
+
+class TtsConfig(Section):
+    engine: Literal["espeak-ng"] = "espeak-ng"
+    voice: str = "en-us"
+    rate_wpm: int = Field(165, ge=80, le=450)
+    cache_dir: Path = DEFAULT_STATE_DIR / "prompt-cache"
+
+
+class RedisConfig(Section):
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class LogConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(False, alias="json")
+
+
+class Config(Section):
+    ari: AriConfig = AriConfig()
+    media: MediaConfig = MediaConfig()
+    agent: AgentConfig = AgentConfig()
+    tts: TtsConfig = TtsConfig()
+    redis: RedisConfig = RedisConfig()
+    log: LogConfig = LogConfig()
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not parts:
+            continue
+        node = data
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        # Strings stay strings: pydantic coerces "5" or "true" where the key wants a number or bool,
+        # and a password that looks like a number stays a password.
+        node[parts[-1]] = raw
+    return data
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the config; raise ConfigError naming file, key path and reason."""
+    env = os.environ if env is None else env
+    data: Any = {}
+    index: LineIndex | None = None
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        data, index = load_yaml(path)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(source, "", "top level must be a mapping of sections", line=1)
+    data = _apply_env(dict(data), env)
+    return validate(Config, data, source, index)
