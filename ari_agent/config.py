@@ -55,6 +55,8 @@ class AgentConfig(Section):
     recordings_dir: Path = DEFAULT_STATE_DIR / "recordings"
     # Longest a call may last before the agent hands it to a human.
     max_call_s: float = Field(600.0, gt=0)
+    # The first conversation (greet, then listen): how long to listen before the agent hangs up.
+    listen_after_greeting_s: float = Field(30.0, gt=0)
     handoff_context: str = "agent-handoff"
     handoff_extension: str = "support"
 
@@ -70,6 +72,18 @@ class RedisConfig(Section):
     url: str = "redis://127.0.0.1:6379/0"
 
 
+class PbxConfig(Section):
+    """Where the PBX's filesystem is, seen from the agent's host (test calls place WAVs there).
+
+    For the local development PBX this is its rootfs; for an Asterisk on this host, "/"."""
+
+    root: Path = Path("/var/cache/ari-agent/pbx-rootfs")
+    calls_dir: str = "/var/lib/ari-agent/calls"
+    test_caller_context: str = "ari-agent-test-caller"
+    inbound_context: str = "ari-agent-inbound"
+    inbound_extension: str = "agent"
+
+
 class LogConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = Field(False, alias="json")
@@ -81,6 +95,7 @@ class Config(Section):
     agent: AgentConfig = AgentConfig()
     tts: TtsConfig = TtsConfig()
     redis: RedisConfig = RedisConfig()
+    pbx: PbxConfig = PbxConfig()
     log: LogConfig = LogConfig()
 
 

@@ -1,0 +1,116 @@
+"""Text-to-speech behind one small protocol, plus the prompt cache.
+
+Embedded default: espeak-ng, run as a subprocess (GPL-3 code stays out of our process; first audio
+in ~8 ms). Output is resampled to the 8 kHz line rate with soxr. Fixed prompts are rendered once and
+cached on disk, keyed by a hash of engine, voice, rate, line rate and text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ari_agent.errors import AriAgentError
+from ari_agent.media.pcm import resample
+
+log = logging.getLogger(__name__)
+LINE_RATE = 8000
+Pcm = npt.NDArray[np.int16]
+
+
+class TtsError(AriAgentError):
+    """The speech synthesiser failed or is not installed."""
+
+
+class TextToSpeech(Protocol):
+    cache_key: str
+
+    def synthesize(self, text: str) -> Pcm:
+        """Render ``text`` as int16 samples at the 8 kHz line rate (blocking; run in a thread)."""
+        ...
+
+
+class EspeakNg:
+    def __init__(self, voice: str = "en-us", rate_wpm: int = 165, binary: str = "espeak-ng") -> None:
+        path = shutil.which(binary)
+        if path is None:
+            raise TtsError(f"{binary} is not installed (apt-get install espeak-ng)")
+        self.binary = path
+        self.voice = voice
+        self.rate_wpm = rate_wpm
+        self.cache_key = f"espeak-ng:{voice}:{rate_wpm}:{LINE_RATE}"
+
+    def synthesize(self, text: str) -> Pcm:
+        res = subprocess.run(
+            [self.binary, "-v", self.voice, "-s", str(self.rate_wpm), "--stdout", text],
+            capture_output=True, timeout=30, check=False,
+        )
+        if res.returncode != 0 or not res.stdout:
+            raise TtsError(f"espeak-ng failed (exit {res.returncode}): {res.stderr.decode(errors='replace')[:200]}")
+        return wav_bytes_to_line_rate(res.stdout)
+
+
+def wav_bytes_to_line_rate(data: bytes) -> Pcm:
+    """A mono 16-bit WAV (as bytes) -> int16 samples at 8 kHz."""
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+            frames = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise TtsError(f"synthesiser returned an unreadable WAV: {exc}") from None
+    if width != 2:
+        raise TtsError(f"synthesiser returned {8 * width}-bit audio; 16-bit expected")
+    pcm = np.frombuffer(frames, dtype="<i2")
+    if channels > 1:
+        pcm = pcm.reshape(-1, channels)[:, 0]
+    return resample(pcm.astype(np.int16), rate, LINE_RATE) if rate != LINE_RATE else pcm.astype(np.int16)
+
+
+class PromptCache:
+    """Fixed prompts rendered once, kept in memory and on disk (``<sha256>.s16`` raw 8 kHz)."""
+
+    def __init__(self, tts: TextToSpeech, cache_dir: Path) -> None:
+        self.tts = tts
+        self.cache_dir = cache_dir
+        self._mem: dict[str, Pcm] = {}
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.tts.cache_key}\n{text}".encode()).hexdigest()
+
+    def path(self, text: str) -> Path:
+        return self.cache_dir / f"{self.key(text)}.s16"
+
+    def get(self, text: str) -> Pcm:
+        key = self.key(text)
+        hit = self._mem.get(key)
+        if hit is not None:
+            return hit
+        path = self.path(text)
+        try:
+            pcm = np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.int16)
+        except OSError:
+            pcm = self.tts.synthesize(text)
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(pcm.astype("<i2").tobytes())
+                tmp.replace(path)
+            except OSError as exc:
+                log.warning("prompt cache not writable (%s); keeping prompt in memory only", exc)
+        self._mem[key] = pcm
+        return pcm
+
+    async def warm(self, texts: list[str]) -> None:
+        """Render every fixed prompt at start-up, off the event loop."""
+        for text in texts:
+            await asyncio.to_thread(self.get, text)

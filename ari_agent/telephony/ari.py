@@ -1,0 +1,298 @@
+"""ARI (Asterisk REST Interface) client on aiohttp.
+
+ari-py, the historical Python client, is Python-2-only; this module talks ARI directly: typed methods
+for what the agent uses, ARI errors mapped to exceptions that carry ARI's own message, a timeout on
+every request, and an explicit Authorization header (aiohttp's BasicAuth is deprecated).
+
+The events WebSocket lives in ``telephony/event_stream.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from ari_agent.errors import TelephonyError
+
+log = logging.getLogger(__name__)
+
+Params = Mapping[str, str | int | float | bool]
+
+
+class AriError(TelephonyError):
+    """ARI answered with an error status; ``message`` is ARI's own explanation."""
+
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message
+        super().__init__(f"ARI {method} {path} -> {status}: {message}")
+
+
+class AriNotFound(AriError):
+    """404: the channel, bridge or playback no longer exists (often: the caller hung up)."""
+
+
+class AriConflict(AriError):
+    """409: e.g. the channel is not in a state that allows this."""
+
+
+class AriUnprocessable(AriError):
+    """422: e.g. 'Channel not in Stasis application'."""
+
+
+class AriUnreachable(TelephonyError):
+    """Asterisk's HTTP server could not be reached or did not answer in time."""
+
+
+class AriAuthError(AriError):
+    """401/403: wrong ARI username or password."""
+
+
+_STATUS_CLASSES: dict[int, type[AriError]] = {
+    401: AriAuthError, 403: AriAuthError, 404: AriNotFound, 409: AriConflict, 422: AriUnprocessable,
+}
+
+
+@dataclass(frozen=True)
+class ExternalMediaInfo:
+    channel_id: str
+    local_address: str  # where Asterisk receives our RTP and sends its own from
+    local_port: int
+    raw: dict[str, Any]
+
+
+def basic_auth_header(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+class AriClient:
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        app: str,
+        *,
+        timeout_s: float = 5.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._auth = basic_auth_header(username, password)
+        self._session = session
+        self._own_session = session is None
+
+    @property
+    def auth_header(self) -> str:
+        return self._auth
+
+    async def __aenter__(self) -> AriClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers={"Authorization": self._auth})
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    # ------------------------------------------------------------------ core
+    async def request(
+        self, method: str, path: str, params: Params | None = None, json: Any = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        url = f"{self.base_url}/ari{path}"
+        q = {k: _param(v) for k, v in (params or {}).items()}
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s is not None else self.timeout
+        try:
+            async with self.session().request(
+                method, url, params=q, json=json, timeout=timeout, headers={"Authorization": self._auth}
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise _STATUS_CLASSES.get(resp.status, AriError)(method, path, resp.status, _message(body))
+                if not body:
+                    return None
+                try:
+                    return await resp.json(content_type=None)
+                except ValueError:
+                    return body.decode("utf-8", "replace")
+        except TimeoutError:
+            raise AriUnreachable(f"ARI {method} {path}: no answer within {timeout.total}s") from None
+        except aiohttp.ClientError as exc:
+            raise AriUnreachable(f"ARI {method} {path}: {exc.__class__.__name__}: {exc}") from None
+
+    # ------------------------------------------------------------------ asterisk
+    async def asterisk_info(self) -> dict[str, Any]:
+        return dict(await self.request("GET", "/asterisk/info"))
+
+    async def module(self, name: str) -> dict[str, Any]:
+        return dict(await self.request("GET", f"/asterisk/modules/{quote(name)}"))
+
+    async def applications(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", "/applications"))
+
+    # ------------------------------------------------------------------ channels
+    async def list_channels(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", "/channels"))
+
+    async def get_channel(self, channel_id: str) -> dict[str, Any]:
+        return dict(await self.request("GET", f"/channels/{quote(channel_id)}"))
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{quote(channel_id)}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{quote(channel_id)}", {"reason": reason})
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        extension: str | None = None,
+        context: str | None = None,
+        priority: int = 1,
+        app: str | None = None,
+        app_args: str | None = None,
+        caller_id: str | None = None,
+        timeout_s: int = 30,
+        channel_id: str | None = None,
+        formats: str | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, str | int | float | bool] = {"endpoint": endpoint, "timeout": timeout_s}
+        if extension is not None:
+            params.update(extension=extension, context=context or "default", priority=priority)
+        if app is not None:
+            params["app"] = app
+            if app_args:
+                params["appArgs"] = app_args
+        if caller_id:
+            params["callerId"] = caller_id
+        if channel_id:
+            params["channelId"] = channel_id
+        if formats:
+            params["formats"] = formats
+        body = {"variables": dict(variables)} if variables else None
+        return dict(await self.request("POST", "/channels", params, json=body))
+
+    async def external_media(
+        self,
+        external_host: str,
+        fmt: str,
+        *,
+        channel_id: str | None = None,
+        encapsulation: str = "rtp",
+        transport: str = "udp",
+        connection_type: str = "client",
+        direction: str = "both",
+        variables: Mapping[str, str] | None = None,
+    ) -> ExternalMediaInfo:
+        params: dict[str, str | int | float | bool] = {
+            "app": self.app, "external_host": external_host, "format": fmt, "encapsulation": encapsulation,
+            "transport": transport, "connection_type": connection_type, "direction": direction,
+        }
+        if channel_id:
+            params["channelId"] = channel_id
+        body = {"variables": dict(variables)} if variables else None
+        data = dict(await self.request("POST", "/channels/externalMedia", params, json=body))
+        cvars = data.get("channelvars") or {}
+        try:
+            addr = str(cvars["UNICASTRTP_LOCAL_ADDRESS"])
+            port = int(cvars["UNICASTRTP_LOCAL_PORT"])
+        except (KeyError, TypeError, ValueError):
+            raise TelephonyError(f"externalMedia reply lacks UNICASTRTP_LOCAL_ADDRESS/PORT: {cvars!r}") from None
+        return ExternalMediaInfo(str(data.get("id", channel_id or "")), addr, port, data)
+
+    async def get_variable(self, channel_id: str, name: str) -> str:
+        data = await self.request("GET", f"/channels/{quote(channel_id)}/variable", {"variable": name})
+        return str((data or {}).get("value", ""))
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{quote(channel_id)}/variable", {"variable": name, "value": value})
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int = 1
+    ) -> None:
+        await self.request(
+            "POST", f"/channels/{quote(channel_id)}/continue",
+            {"context": context, "extension": extension, "priority": priority},
+        )
+
+    async def play(self, channel_id: str, media: str, playback_id: str | None = None) -> dict[str, Any]:
+        params: dict[str, str | int | float | bool] = {"media": media}
+        path = f"/channels/{quote(channel_id)}/play"
+        if playback_id:
+            path += f"/{quote(playback_id)}"
+        return dict(await self.request("POST", path, params))
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{quote(playback_id)}")
+
+    # ------------------------------------------------------------------ bridges
+    async def list_bridges(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", "/bridges"))
+
+    async def create_bridge(self, bridge_type: str = "mixing", name: str = "", bridge_id: str | None = None) \
+            -> dict[str, Any]:
+        params: dict[str, str | int | float | bool] = {"type": bridge_type}
+        if name:
+            params["name"] = name
+        if bridge_id:
+            params["bridgeId"] = bridge_id
+        return dict(await self.request("POST", "/bridges", params))
+
+    async def add_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{quote(bridge_id)}/addChannel", {"channel": channel_id})
+
+    async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{quote(bridge_id)}/removeChannel", {"channel": channel_id})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{quote(bridge_id)}")
+
+    # ------------------------------------------------------------------ helpers
+    async def quietly(self, coro: Any) -> None:
+        """Await a teardown call, ignoring 'already gone' and logging anything else."""
+        try:
+            await coro
+        except AriNotFound:
+            pass
+        except (AriError, AriUnreachable) as exc:
+            log.warning("teardown step failed: %s", exc)
+        except asyncio.CancelledError:
+            raise
+
+
+def _param(v: str | int | float | bool) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _message(body: bytes) -> str:
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace").strip()[:300] or "(no message)"
+    if isinstance(data, dict) and "message" in data:
+        return str(data["message"])
+    return str(data)[:300]

@@ -1,0 +1,223 @@
+"""RTP over UDP for ARI externalMedia channels: one socket per call, one shared pacing clock.
+
+Receive path: datagram -> source check -> RTP parse -> payload type / SSRC checks -> jitter buffer ->
+``on_frame`` callback with 20 ms int16 frames. Anything malformed is counted and dropped; nothing in
+the receive path can raise into the event loop.
+
+Send path: every call's ``OutboundStream`` is ticked by one ``PacingTicker`` task on a monotonic
+20 ms grid (deadlines computed from the start, so no drift), so 20 calls cost 50 wake-ups a second,
+not 1000. Audio is sent on its deadline and never further ahead, so a flush (barge-in) silences
+the line within one packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from ari_agent.errors import MediaError
+from ari_agent.media.jitter import AudioFrame, JitterBuffer
+from ari_agent.media.pacer import OutboundStream, PacingClock
+from ari_agent.media.pcm import Codec
+from ari_agent.media.rtp import RtpPacket
+
+log = logging.getLogger(__name__)
+
+# A new SSRC from the right address is accepted only after this many packets in a row: Asterisk
+# changes SSRC when the bridged source changes, while a stray foreign packet stays foreign.
+SSRC_SWITCH_PACKETS = 3
+TELEPHONE_EVENT_PTS = frozenset({101, 96, 97})
+
+
+@dataclass
+class RtpStats:
+    datagrams: int = 0
+    accepted: int = 0
+    malformed: int = 0
+    wrong_payload_type: int = 0
+    foreign_source: int = 0
+    foreign_ssrc: int = 0
+    ssrc_changes: int = 0
+    sent: int = 0
+    send_errors: int = 0
+    # Deviation of each send from its scheduled deadline, seconds (for the pacing benchmark).
+    send_lateness: list[float] = field(default_factory=list)
+
+
+class RtpEndpoint(asyncio.DatagramProtocol):
+    """The agent's end of one externalMedia RTP stream."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        on_frame: Callable[[AudioFrame], None],
+        *,
+        jitter_depth_frames: int = 3,
+        record_lateness: bool = False,
+    ) -> None:
+        self.codec = codec
+        self.on_frame = on_frame
+        self.jitter = JitterBuffer(codec, depth_frames=jitter_depth_frames)
+        self.outbound = OutboundStream(codec)
+        self.stats = RtpStats()
+        self.record_lateness = record_lateness
+        self.remote: tuple[str, int] | None = None
+        self.local_port = 0
+        self._transport: asyncio.DatagramTransport | None = None
+        self._ssrc: int | None = None
+        self._candidate_ssrc: int | None = None
+        self._candidate_count = 0
+        self.closed = asyncio.Event()
+
+    async def open(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
+        self._transport = transport
+        self.local_port = int(transport.get_extra_info("sockname")[1])
+        return self.local_port
+
+    def set_remote(self, host: str, port: int) -> None:
+        self.remote = (host, port)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # --------------------------------------------------------------- asyncio protocol
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable etc.: the far end may be gone; the call's events decide.
+        log.debug("RTP socket error: %s", exc)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.stats.datagrams += 1
+        try:
+            self._receive(data, (str(addr[0]), int(addr[1])))
+        except MediaError as exc:
+            self.stats.malformed += 1
+            log.debug("dropped malformed RTP from %s: %s", addr, exc)
+        except Exception:  # never let one datagram end the call
+            self.stats.malformed += 1
+            log.exception("unexpected error handling an RTP datagram; dropped")
+
+    def _receive(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.remote is not None and addr != self.remote:
+            self.stats.foreign_source += 1
+            return
+        pkt = RtpPacket.parse(data)
+        if not self.codec.accepts_payload_type(pkt.payload_type):
+            if pkt.payload_type not in TELEPHONE_EVENT_PTS:  # DTMF arrives as ARI events instead
+                self.stats.wrong_payload_type += 1
+            return
+        if not self._ssrc_ok(pkt):
+            return
+        if len(pkt.payload) != self.codec.bytes_per_20ms:
+            raise MediaError(f"payload of {len(pkt.payload)} bytes; {self.codec.bytes_per_20ms} expected for 20 ms")
+        self.stats.accepted += 1
+        for frame in self.jitter.push(pkt):
+            self.on_frame(frame)
+
+    def _ssrc_ok(self, pkt: RtpPacket) -> bool:
+        if self._ssrc is None or pkt.ssrc == self._ssrc:
+            self._ssrc = pkt.ssrc
+            self._candidate_ssrc, self._candidate_count = None, 0
+            return True
+        if pkt.ssrc == self._candidate_ssrc:
+            self._candidate_count += 1
+        else:
+            self._candidate_ssrc, self._candidate_count = pkt.ssrc, 1
+        if self._candidate_count >= SSRC_SWITCH_PACKETS:
+            self.stats.ssrc_changes += 1
+            for frame in self.jitter.flush():
+                self.on_frame(frame)
+            self.jitter.reset()
+            self._ssrc = pkt.ssrc
+            self._candidate_ssrc, self._candidate_count = None, 0
+            return True
+        self.stats.foreign_ssrc += 1
+        return False
+
+    def flush_received(self) -> None:
+        for frame in self.jitter.flush():
+            self.on_frame(frame)
+
+    # --------------------------------------------------------------- sending
+    def play(self, pcm: npt.NDArray[np.int16]) -> None:
+        """Queue audio (8 kHz int16) for paced sending."""
+        self.outbound.enqueue(pcm, end_of_utterance=True)
+
+    def stop_playback(self) -> int:
+        """Barge-in: drop everything queued at once. Returns frames dropped."""
+        return self.outbound.flush()
+
+    def tick(self, lateness: float) -> None:
+        """Called by the PacingTicker once per 20 ms."""
+        pkt = self.outbound.next_packet()
+        if pkt is None or self._transport is None or self.remote is None:
+            return
+        try:
+            self._transport.sendto(pkt, self.remote)
+            self.stats.sent += 1
+            if self.record_lateness:
+                self.stats.send_lateness.append(lateness)
+        except OSError as exc:
+            self.stats.send_errors += 1
+            log.debug("RTP send failed: %s", exc)
+
+
+class PacingTicker:
+    """One task that ticks every registered endpoint on a shared 20 ms monotonic grid."""
+
+    def __init__(self, period: float = 0.020) -> None:
+        self.period = period
+        self._endpoints: set[RtpEndpoint] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.skipped = 0
+
+    def add(self, endpoint: RtpEndpoint) -> None:
+        self._endpoints.add(endpoint)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="rtp-pacing-ticker")
+
+    def remove(self, endpoint: RtpEndpoint) -> None:
+        self._endpoints.discard(endpoint)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        clock = PacingClock(self.period, start=time.monotonic())
+        while True:
+            if not self._endpoints:
+                # Idle: stop ticking until a call arrives, then restart the grid from now.
+                self._wake.clear()
+                await self._wake.wait()
+                clock = PacingClock(self.period, start=time.monotonic())
+            delay = clock.next_deadline() - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = time.monotonic()
+            lateness = now - clock.next_deadline()
+            for ep in list(self._endpoints):
+                ep.tick(lateness)
+            skipped = clock.advance(time.monotonic())
+            if skipped:
+                self.skipped += skipped
+                for ep in self._endpoints:
+                    ep.outbound.skip(skipped)
