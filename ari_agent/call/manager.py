@@ -59,6 +59,7 @@ class CallManager:
         try:
             async for event in self.stream.events():
                 self.events_seen += 1
+                log.debug("ARI event %s", event.raw)
                 try:
                     self.dispatch(event)
                 except Exception:  # one bad event must not stop the service
@@ -79,6 +80,10 @@ class CallManager:
                 self._spawn_cleanup(event.channel.id)
                 return
             self._start_call(event)
+            return
+        if event.type == "ApplicationReplaced":
+            log.error("another client registered ARI app %r: this instance receives no new calls until it "
+                      "reconnects (run one agent per app name)", self.cfg.ari.app)
             return
         if cid is not None:
             session = self._routes.get(cid)

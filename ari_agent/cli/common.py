@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from ari_agent.call.app import ari_client
 from ari_agent.config import Config, load_config
 from ari_agent.log import setup_logging
-from ari_agent.telephony.ari import AriClient
+
+__all__ = ["ari_client", "config_from"]
 
 
 def config_from(args: argparse.Namespace) -> Config:
     cfg = load_config(getattr(args, "config", None))
     setup_logging(cfg.log.level, cfg.log.json_format)
     return cfg
-
-
-def ari_client(cfg: Config) -> AriClient:
-    return AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password.get_secret_value(), cfg.ari.app,
-                     timeout_s=cfg.ari.request_timeout_s)

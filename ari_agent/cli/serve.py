@@ -9,11 +9,9 @@ import logging
 import signal
 from typing import Any
 
-from ari_agent.call.greeting import GreetAndListen
-from ari_agent.call.manager import CallManager
-from ari_agent.cli.common import ari_client, config_from
+from ari_agent.call.app import build_call_manager
+from ari_agent.cli.common import config_from
 from ari_agent.config import Config
-from ari_agent.speech.tts import EspeakNg, PromptCache
 
 log = logging.getLogger("ari_agent.run")
 
@@ -23,15 +21,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=handle)
 
 
-async def build_manager(cfg: Config) -> CallManager:
-    prompts = PromptCache(EspeakNg(cfg.tts.voice, cfg.tts.rate_wpm), cfg.tts.cache_dir)
-    await prompts.warm([cfg.agent.greeting])
-    greeting = prompts.get(cfg.agent.greeting)
-    return CallManager(cfg, ari_client(cfg), lambda: GreetAndListen(greeting, cfg.agent.listen_after_greeting_s))
-
-
 async def serve(cfg: Config) -> None:
-    manager = await build_manager(cfg)
+    manager = await build_call_manager(cfg)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

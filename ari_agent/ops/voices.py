@@ -1,0 +1,42 @@
+"""Simulated caller voices for demos, tests and benchmarks, from Debian's offline synthesisers.
+
+espeak's formant voice alone misleads a recogniser (see the project notes): callers are simulated with
+several voices (flite rms/slt/awb/kal16, espeak-ng) so results are reported per voice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from ari_agent.errors import AriAgentError
+
+VOICES = ("flite:rms", "flite:slt", "flite:awb", "flite:kal16", "espeak:en-us")
+
+
+class VoiceError(AriAgentError):
+    pass
+
+
+def synthesize_caller(text: str, voice: str, out_dir: Path) -> Path:
+    """Render ``text`` in ``voice`` ("flite:rms", "espeak:en-us+m3", ...) to a WAV; cached by content."""
+    engine, _, name = voice.partition(":")
+    digest = hashlib.sha1(f"{voice}\n{text}".encode()).hexdigest()[:16]
+    out = out_dir / f"{engine}-{name.replace('+', '_')}-{digest}.wav"
+    if out.exists():
+        return out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if engine == "flite":
+        cmd = ["flite", "-voice", name or "rms", "-t", text, "-o", str(out)]
+    elif engine == "espeak":
+        cmd = ["espeak-ng", "-v", name or "en-us", "-w", str(out), text]
+    else:
+        raise VoiceError(f"unknown voice engine {engine!r} (flite:NAME or espeak:NAME)")
+    if shutil.which(cmd[0]) is None:
+        raise VoiceError(f"{cmd[0]} is not installed (apt-get install {cmd[0]})")
+    res = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    if res.returncode != 0 or not out.exists():
+        raise VoiceError(f"{cmd[0]} failed: {res.stderr.decode(errors='replace')[:200]}")
+    return out

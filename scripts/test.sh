@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian/Ubuntu machine (as root): installs the test dependencies,
+# lints, type-checks, and runs unit + integration tests (the integration tests start a real
+# Asterisk 22, redis-server and SIPp through the project's own commands).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ARI_AGENT_EXTRAS=dev bash scripts/install.sh
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff"; ruff check ari_agent tests
+echo "== mypy"; mypy ari_agent
+echo "== pytest"
+set +e
+pytest -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+ari-agent pbx down >/dev/null 2>&1 || true
+exit $rc
