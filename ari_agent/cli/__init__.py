@@ -18,9 +18,9 @@ from ari_agent.errors import AriAgentError
 COMMAND_MODULES = [
     "ari_agent.cli.pbx",
     "ari_agent.cli.serve",
-    # "ari_agent.cli.doctor",
+    "ari_agent.cli.doctor",
     "ari_agent.cli.call",
-    # "ari_agent.cli.bench",
+    "ari_agent.cli.bench",
 ]
 
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # changes SSRC when the bridged source changes, while a stray foreign packet stays foreign.
 SSRC_SWITCH_PACKETS = 3
 TELEPHONE_EVENT_PTS = frozenset({101, 96, 97})
+SLEEP_MARGIN_S = 0.0015
 
 
 @dataclass
@@ -209,9 +210,15 @@ class PacingTicker:
                 self._wake.clear()
                 await self._wake.wait()
                 clock = PacingClock(self.period, start=time.monotonic())
-            delay = clock.next_deadline() - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            deadline = clock.next_deadline()
+            delay = deadline - time.monotonic()
+            if delay > SLEEP_MARGIN_S:
+                # The event loop's timers have ~1 ms granularity (epoll rounds up): wake a little early...
+                await asyncio.sleep(delay - SLEEP_MARGIN_S)
+            remaining = deadline - time.monotonic()
+            if 0 < remaining <= SLEEP_MARGIN_S:
+                # ...and sleep the last fraction of a millisecond precisely (nanosleep; no CPU burnt).
+                time.sleep(remaining)  # noqa: ASYNC251
             now = time.monotonic()
             lateness = now - clock.next_deadline()
             for ep in list(self._endpoints):

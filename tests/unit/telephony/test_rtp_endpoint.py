@@ -1,0 +1,71 @@
+"""The RTP receive policy of one call's endpoint, fed datagrams directly (no socket needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ari_agent.media.jitter import AudioFrame
+from ari_agent.media.pcm import Codec
+from ari_agent.media.rtp import RtpPacket
+from ari_agent.telephony.rtp_transport import SSRC_SWITCH_PACKETS, RtpEndpoint
+
+ASTERISK = ("127.0.0.1", 12000)
+
+
+def pkt(seq: int, ssrc: int = 0xAAAA, pt: int = 0, size: int = 160) -> bytes:
+    return RtpPacket(payload_type=pt, sequence_number=seq, timestamp=seq * 160, ssrc=ssrc,
+                     payload=b"\x55" * size).serialize()
+
+
+def endpoint() -> tuple[RtpEndpoint, list[AudioFrame]]:
+    frames: list[AudioFrame] = []
+    ep = RtpEndpoint(Codec.ULAW, frames.append)
+    ep.set_remote(*ASTERISK)
+    return ep, frames
+
+
+def test_good_stream_yields_frames() -> None:
+    ep, frames = endpoint()
+    for s in range(10):
+        ep.datagram_received(pkt(s), ASTERISK)
+    assert ep.stats.accepted == 10 and len(frames) == 10
+    assert all(f.pcm.dtype == np.int16 and f.pcm.size == 160 for f in frames)
+
+
+def test_bad_datagrams_are_counted_and_dropped() -> None:
+    ep, frames = endpoint()
+    ep.datagram_received(pkt(1), ASTERISK)
+    for junk in (b"", b"\x80", b"\x00" * 12, b"\xff" * 40, pkt(2)[:11]):
+        ep.datagram_received(junk, ASTERISK)
+    ep.datagram_received(pkt(3, size=100), ASTERISK)   # wrong payload size for 20 ms u-law
+    ep.datagram_received(pkt(4, pt=8), ASTERISK)       # A-law on a u-law stream
+    ep.datagram_received(pkt(5, pt=101), ASTERISK)     # RFC 4733 DTMF: ignored quietly (ARI reports DTMF)
+    ep.datagram_received(pkt(6), ("127.0.0.1", 9999))  # right packet, wrong source
+    ep.datagram_received(pkt(7), ("10.0.0.1", 12000))
+    st = ep.stats
+    assert st.malformed == 6
+    assert st.wrong_payload_type == 1
+    assert st.foreign_source == 2
+    assert st.accepted == 1
+
+
+def test_foreign_ssrc_dropped_but_a_real_source_change_is_followed() -> None:
+    ep, frames = endpoint()
+    for s in range(5):
+        ep.datagram_received(pkt(s), ASTERISK)
+    ep.datagram_received(pkt(100, ssrc=0xBAD), ASTERISK)  # stray foreign SSRC interleaved
+    ep.datagram_received(pkt(5), ASTERISK)
+    assert ep.stats.foreign_ssrc == 1
+    # Asterisk switches source (new SSRC, new sequence space): followed after a few packets in a row.
+    for s in range(SSRC_SWITCH_PACKETS + 3):
+        ep.datagram_received(pkt(5000 + s, ssrc=0xBBBB), ASTERISK)
+    assert ep.stats.ssrc_changes == 1
+    assert ep.stats.accepted == 6 + 4
+
+
+def test_outbound_flush_stops_at_once() -> None:
+    ep, _ = endpoint()
+    ep.play(np.zeros(8000, dtype=np.int16))
+    assert ep.outbound.queued_ms >= 990
+    assert ep.stop_playback() >= 49
+    assert ep.outbound.is_idle
