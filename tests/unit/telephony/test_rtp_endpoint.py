@@ -33,7 +33,7 @@ def test_good_stream_yields_frames() -> None:
 
 
 def test_bad_datagrams_are_counted_and_dropped() -> None:
-    ep, frames = endpoint()
+    ep, _ = endpoint()
     ep.datagram_received(pkt(1), ASTERISK)
     for junk in (b"", b"\x80", b"\x00" * 12, b"\xff" * 40, pkt(2)[:11]):
         ep.datagram_received(junk, ASTERISK)
@@ -50,7 +50,7 @@ def test_bad_datagrams_are_counted_and_dropped() -> None:
 
 
 def test_foreign_ssrc_dropped_but_a_real_source_change_is_followed() -> None:
-    ep, frames = endpoint()
+    ep, _ = endpoint()
     for s in range(5):
         ep.datagram_received(pkt(s), ASTERISK)
     ep.datagram_received(pkt(100, ssrc=0xBAD), ASTERISK)  # stray foreign SSRC interleaved
