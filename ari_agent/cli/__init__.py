@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "ari_agent.cli.doctor",
     "ari_agent.cli.call",
     "ari_agent.cli.bench",
+    "ari_agent.cli.backend",
+    "ari_agent.cli.worker",
 ]
 
 

@@ -73,11 +73,15 @@ class Expectation:
     """What the engine expects the caller to say next: lets the recogniser use a grammar and the
     endpointer decide when a turn is complete."""
 
-    kind: Literal["open", "yes_no", "digits", "date", "time", "choice", "letters", "free_text"] = "open"
+    kind: Literal[
+        "open", "yes_no", "digits", "number", "date", "time", "choice", "letters", "free_text"
+    ] = "open"
     phrases: tuple[str, ...] = ()
     min_digits: int | None = None
     max_digits: int | None = None
     choices: tuple[str, ...] = ()
+    slot: str | None = None  # the slot this turn fills, when it fills one
+    dtmf: bool = False  # the keypad is accepted for this turn
 
 
 @dataclass(frozen=True)

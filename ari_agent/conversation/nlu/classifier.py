@@ -1,0 +1,296 @@
+"""Intent classification with out-of-scope rejection for the open "how can I help?" turn.
+
+Two kinds of evidence, each a cosine similarity per intent (nearest example, blended with the
+intent's centroid), computed against the intent map's examples *and* against a built-in set of
+generic out-of-domain anchor phrases that compete as a pseudo-intent:
+
+- lexical: TF-IDF over character n-grams, sound-class skeletons and words (robust to garbled
+  recognition; always available);
+- semantic: all-MiniLM-L6-v2 sentence embeddings in numpy (better on clean paraphrases; used when
+  the model files are installed).
+
+The two are fused linearly (keywords add a bonus to the lexical side). The best intent's fused
+score must clear an absolute floor *and* beat the best anchor by a margin; otherwise the utterance
+is out of scope (``intent=None``). The anchors include the same kinds of request about someone
+else's business ("when does the post office close"), which is what a plain threshold misses.
+One-word utterances are accepted only as a whole word the map lists (a fragment like "appoint" is
+not). Utterances that join requests ("check my order and also pay my bill") are split into
+clauses, each classified with a stricter floor: that fills ``also_mentioned``, and when several
+requests are heard the first one spoken becomes ``intent``.
+
+Weights and thresholds were tuned on ``tests/data/nlu/dev.jsonl`` only; the test split
+(``demo_testset.jsonl``) is for reporting.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from .anchors import OUT_OF_DOMAIN_ANCHORS
+from .encoder import EncoderUnavailable, MiniLmEncoder, load_encoder
+from .interface import Classification, IntentSpec
+from .lexical import LexicalEncoder
+from .normalise import normalise_transcript
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class DecisionParams:
+    """Weights and thresholds of one path; tuned on the dev split (see benchmark.py)."""
+
+    semantic_weight: float  # 0 = lexical only
+    floor: float  # best fused score must reach this
+    oos_margin: float  # best intent must beat the best anchor by this
+    keyword_bonus: float  # added to an intent's lexical score when one of its keywords is heard
+    temperature: float  # softmax temperature for the confidence
+    clause_floor: float  # stricter floor for a clause of a multi-request utterance
+
+
+LEXICAL_PARAMS = DecisionParams(
+    semantic_weight=0.0, floor=0.175, oos_margin=-0.02, keyword_bonus=0.05, temperature=0.05, clause_floor=0.23
+)
+COMBINED_PARAMS = DecisionParams(
+    semantic_weight=0.40, floor=0.20, oos_margin=0.02, keyword_bonus=0.10, temperature=0.05, clause_floor=0.26
+)
+
+# Anchors closer than this (semantic or lexical) to one of the map's examples are dropped.
+_ANCHOR_PRUNE_SEMANTIC = 0.82
+_ANCHOR_PRUNE_LEXICAL = 0.72
+_NEAREST_WEIGHT = 0.7  # nearest example vs centroid
+MAX_INPUT_CHARS = 1000  # longer input is cut: no caller turn on the open prompt is longer
+
+_CLAUSE_SPLIT = re.compile(
+    r"\b(and also|and then|and after that|and as well|and i also|and"
+    r"|also|then|plus|as well as|after that|oh and|while i have you|one more thing|another thing"
+    r"|but also|besides that)\b"
+)
+
+
+def split_clauses(normalised: str) -> list[str]:
+    """Split a normalised utterance on conjunctions; a clause under two words stays joined."""
+    pieces = _CLAUSE_SPLIT.split(normalised)  # text, connector, text, connector, ...
+    clauses: list[str] = []
+    pending = ""  # a connector not yet placed
+    for i, piece in enumerate(pieces):
+        piece = piece.strip()
+        if i % 2 == 1:
+            pending = piece
+            continue
+        if not piece:
+            continue
+        if clauses and len(piece.split()) < 2:
+            clauses[-1] = f"{clauses[-1]} {pending} {piece}"
+        else:
+            clauses.append(piece)
+        pending = ""
+    return clauses
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Per-intent similarities of one text, lexical and (optionally) semantic."""
+
+    lexical: FloatArray
+    lexical_anchor: float
+    keyword_hits: FloatArray
+    semantic: FloatArray | None = None
+    semantic_anchor: float = -1.0
+
+
+class _Scorer:
+    """Cosine similarity of a vector to each intent (nearest + centroid) and to the anchors."""
+
+    def __init__(
+        self, example_vecs: FloatArray, example_owner: Sequence[int], n_intents: int, anchor_vecs: FloatArray
+    ) -> None:
+        self.examples = example_vecs
+        self.owner = np.asarray(example_owner, dtype=np.int64)
+        self.n_intents = n_intents
+        centroids = np.zeros((n_intents, example_vecs.shape[1]), dtype=np.float32)
+        np.add.at(centroids, self.owner, example_vecs)
+        norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+        self.centroids = centroids / np.maximum(norms, 1e-12)
+        self.anchors = anchor_vecs
+
+    def score(self, vec: FloatArray) -> tuple[FloatArray, float]:
+        sims = self.examples @ vec
+        nearest = np.full(self.n_intents, -1.0, dtype=np.float32)
+        np.maximum.at(nearest, self.owner, sims)
+        central = self.centroids @ vec
+        per_intent: FloatArray = (_NEAREST_WEIGHT * nearest + (1 - _NEAREST_WEIGHT) * central).astype(np.float32)
+        anchor = float((self.anchors @ vec).max()) if len(self.anchors) else -1.0
+        return per_intent, anchor
+
+
+class HybridIntentClassifier:
+    """Lexical (+ optional semantic) nearest-example classifier with out-of-scope rejection."""
+
+    def __init__(
+        self,
+        intents: Sequence[IntentSpec],
+        *,
+        encoder: MiniLmEncoder | None,
+        params: DecisionParams,
+        anchors: Sequence[str] = OUT_OF_DOMAIN_ANCHORS,
+    ) -> None:
+        if not intents:
+            raise ValueError("at least one intent is needed")
+        self.names = tuple(spec.name for spec in intents)
+        self.params = params if encoder is not None else _lexical_only(params)
+        self.encoder = encoder
+        examples: list[str] = []
+        owner: list[int] = []
+        for idx, spec in enumerate(intents):
+            # An intent without examples is represented by its own name ("faq_hours" -> "faq hours").
+            for text in spec.examples or (spec.name.replace("_", " "),):
+                norm = normalise_transcript(text)
+                if norm:
+                    examples.append(norm)
+                    owner.append(idx)
+        self._keywords = [tuple(k for k in (normalise_transcript(kw) for kw in spec.keywords) if k) for spec in intents]
+        # One-word utterances ("operator", "hours") are accepted only as a whole word the map lists
+        # for an intent (a one-word example or keyword); fragments ("appoint", "acc") are not.
+        self._single_words: dict[str, int] = {}
+        for idx, spec in enumerate(intents):
+            for phrase in (*spec.examples, *spec.keywords):
+                norm = normalise_transcript(phrase)
+                if norm and " " not in norm:
+                    self._single_words.setdefault(norm, idx)
+        anchor_norm = [a for a in (normalise_transcript(t) for t in anchors) if a]
+        self.lexical = LexicalEncoder(examples + anchor_norm)
+        lex_examples = self.lexical.encode_many(examples)
+        lex_anchors = self.lexical.encode_many(anchor_norm)
+        keep = (lex_anchors @ lex_examples.T).max(axis=1, initial=-1.0) < _ANCHOR_PRUNE_LEXICAL
+        sem_examples = sem_anchors = None
+        if encoder is not None:
+            sem_examples = encoder.encode(examples)
+            sem_anchors = encoder.encode(anchor_norm)
+            keep &= (sem_anchors @ sem_examples.T).max(axis=1, initial=-1.0) < _ANCHOR_PRUNE_SEMANTIC
+        self.anchors = tuple(a for a, k in zip(anchor_norm, keep, strict=True) if k)
+        self._lex = _Scorer(lex_examples, owner, len(self.names), lex_anchors[keep])
+        self._sem = (
+            _Scorer(sem_examples, owner, len(self.names), sem_anchors[keep])
+            if sem_examples is not None and sem_anchors is not None
+            else None
+        )
+
+    # ------------------------------------------------------------------ scoring
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return self._sem is not None and self.params.semantic_weight > 0.0
+
+    def evidence(self, texts: Sequence[str]) -> list[Evidence]:
+        """Raw evidence for normalised texts (semantic ones encoded in one batch)."""
+        sem_vecs = None
+        if self.uses_embeddings and self.encoder is not None:
+            sem_vecs = self.encoder.encode_fresh(texts)
+        out: list[Evidence] = []
+        for i, text in enumerate(texts):
+            lex, lex_anchor = self._lex.score(self.lexical.encode(text))
+            padded = f" {text} "
+            hits = np.array([any(f" {kw} " in padded for kw in kws) for kws in self._keywords], dtype=np.float32)
+            if sem_vecs is not None and self._sem is not None:
+                sem, sem_anchor = self._sem.score(sem_vecs[i])
+                out.append(Evidence(lex, lex_anchor, hits, sem, sem_anchor))
+            else:
+                out.append(Evidence(lex, lex_anchor, hits))
+        return out
+
+    def _fuse(self, ev: Evidence) -> tuple[FloatArray, float]:
+        lex = ev.lexical + self.params.keyword_bonus * ev.keyword_hits
+        w = self.params.semantic_weight
+        if ev.semantic is None or w <= 0.0:
+            return lex, ev.lexical_anchor
+        fused: FloatArray = (w * ev.semantic + (1 - w) * lex).astype(np.float32)
+        return fused, w * ev.semantic_anchor + (1 - w) * ev.lexical_anchor
+
+    def _decide(self, ev: Evidence, floor: float) -> tuple[int | None, float, FloatArray]:
+        fused, anchor = self._fuse(ev)
+        best = int(np.argmax(fused))
+        top = float(fused[best])
+        logits = np.append(fused, anchor) / self.params.temperature
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        accepted = top >= floor and top >= anchor + self.params.oos_margin
+        return (best if accepted else None), float(probs[best]), probs[:-1].astype(np.float32)
+
+    # ------------------------------------------------------------------ API
+
+    def classify(self, text: str) -> Classification:
+        """Classify one caller utterance; never raises on odd input (it is out of scope)."""
+        try:
+            return self._classify(text)
+        except Exception:  # a caller can say anything: an odd input is out of scope, never a crash
+            return Classification(None, 0.0, tuple((n, 0.0) for n in self.names))
+
+    def _classify(self, text: str) -> Classification:
+        normalised = normalise_transcript(text[:MAX_INPUT_CHARS]) if isinstance(text, str) else ""
+        if not normalised:
+            return Classification(None, 0.0, tuple((n, 0.0) for n in self.names))
+        if " " not in normalised:
+            return self._classify_one_word(normalised)
+        clauses = split_clauses(normalised)
+        if len(clauses) < 2:
+            clauses = []
+        evidence = self.evidence([normalised, *clauses])
+        best, confidence, probs = self._decide(evidence[0], self.params.floor)
+        order = np.argsort(-probs, kind="stable")
+        ranked = tuple((self.names[i], round(float(probs[i]), 4)) for i in order)
+        heard: list[tuple[int, float]] = []
+        for ev in evidence[1:]:
+            idx, clause_conf, _ = self._decide(ev, self.params.clause_floor)
+            if idx is not None and all(idx != h for h, _ in heard):
+                heard.append((idx, clause_conf))
+        if len(heard) >= 2 or (best is None and heard):
+            best, confidence = heard[0]  # several requests: the first one spoken leads
+        confidence = round(min(max(confidence, 0.0), 1.0), 4)
+        if best is None:
+            return Classification(None, confidence, ranked)
+        also = tuple(self.names[i] for i, _ in heard if i != best)
+        if ranked[0][0] != self.names[best]:  # the leading clause decided: keep ranked consistent
+            ranked = ((self.names[best], confidence), *(r for r in ranked if r[0] != self.names[best]))
+        return Classification(self.names[best], confidence, ranked, also)
+
+    def _classify_one_word(self, word: str) -> Classification:
+        idx = self._single_words.get(word)
+        zeros = tuple((n, 0.0) for n in self.names)
+        if idx is None:
+            return Classification(None, 0.0, zeros)
+        ranked = ((self.names[idx], 1.0), *((n, 0.0) for n in self.names if n != self.names[idx]))
+        return Classification(self.names[idx], 1.0, ranked)
+
+
+def _lexical_only(params: DecisionParams) -> DecisionParams:
+    return params if params.semantic_weight == 0.0 else LEXICAL_PARAMS
+
+
+def build_classifier(
+    intents: Sequence[IntentSpec], *, threshold: float | None = None, embeddings: bool | None = None
+) -> HybridIntentClassifier:
+    """Build the classifier for an intent map.
+
+    ``embeddings=None`` uses the sentence encoder when its weights are installed, else the lexical
+    path; ``True`` requires it (raises :class:`EncoderUnavailable`); ``False`` never loads it.
+    ``threshold`` overrides the absolute score floor of the chosen path.
+    """
+    encoder: MiniLmEncoder | None = None
+    if embeddings is None or embeddings:
+        try:
+            encoder = load_encoder()
+        except EncoderUnavailable:
+            if embeddings:
+                raise
+    params = COMBINED_PARAMS if encoder is not None else LEXICAL_PARAMS
+    if threshold is not None:
+        if not (0.0 <= threshold <= 1.0) or math.isnan(threshold):
+            raise ValueError(f"threshold must be within 0..1, got {threshold}")
+        params = replace(params, floor=threshold)
+    return HybridIntentClassifier(intents, encoder=encoder, params=params)
