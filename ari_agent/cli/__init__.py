@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "ari_agent.cli.bench",
     "ari_agent.cli.backend",
     "ari_agent.cli.worker",
+    "ari_agent.cli.chat",
+    "ari_agent.cli.classify",
 ]
 
 

@@ -107,24 +107,52 @@ class TestCaller:
         extension: str | None = None,
     ) -> TestCallResult:
         call_id, call_dir = self.prepare(wav, call_id)
+        return await self._originate(call_id, call_dir, self.pbx.test_caller_context, extension, max_duration_s, {
+            "__CALLER_PRE_WAIT": f"{pre_wait_s:g}",
+            "__CALLER_TAIL_WAIT": f"{tail_wait_s:g}",
+            "__CALLER_HANGUP": "yes" if caller_hangs_up else "no",
+        })
+
+    async def place_dialog(
+        self,
+        utterances: list[Path],
+        modes: str | None = None,
+        *,
+        silence_ms: int = 1200,
+        barge_after_s: float = 1.5,
+        tail_wait_s: float = 8.0,
+        max_duration_s: float = 180.0,
+        extension: str | None = None,
+    ) -> TestCallResult:
+        """A reactive caller: each utterance is spoken after the agent has spoken and then been silent
+        for ``silence_ms`` ("t"), or ``barge_after_s`` after the agent starts talking ("b")."""
+        modes = modes or "t" * len(utterances)
+        if len(modes) != len(utterances) or set(modes) - {"t", "b"}:
+            raise TestCallError("modes must give one of 't'/'b' per utterance")
+        call_id, call_dir = self.prepare(utterances[0])
+        for i, wav in enumerate(utterances, start=1):
+            pcm, rate = read_wav_mono(wav)
+            write_wav(call_dir / f"utt{i}.wav", resample(pcm, rate, 8000) if rate != 8000 else pcm)
+        return await self._originate(call_id, call_dir, "ari-agent-test-dialog", extension, max_duration_s, {
+            "__DIALOG_N": str(len(utterances)), "__DIALOG_MODES": modes, "__DIALOG_SILENCE_MS": str(silence_ms),
+            "__DIALOG_BARGE_S": f"{barge_after_s:g}", "__CALLER_TAIL_WAIT": f"{tail_wait_s:g}",
+        })
+
+    async def _originate(self, call_id: str, call_dir: Path, context: str, extension: str | None,
+                         max_duration_s: float, variables: dict[str, str]) -> TestCallResult:
         chan_id = f"{call_id}-leg"
         started = time.monotonic()
         await self.ari.originate(
-            f"Local/{call_id}@{self.pbx.test_caller_context}/n",
+            f"Local/{call_id}@{context}/n",
             extension=extension or self.pbx.inbound_extension,
             context=self.pbx.inbound_context,
             caller_id=f'"Test caller" <{call_id}>',
             channel_id=chan_id,
             formats="ulaw",
             timeout_s=30,
-            variables={
-                "__CALLER_PRE_WAIT": f"{pre_wait_s:g}",
-                "__CALLER_TAIL_WAIT": f"{tail_wait_s:g}",
-                "__CALLER_HANGUP": "yes" if caller_hangs_up else "no",
-            },
+            variables=variables,
         )
         answered = await self._wait_gone(chan_id, started + max_duration_s)
-        # MixMonitor closes its files when the caller leg hangs up; give it a moment.
         heard, said = call_dir / "heard.wav", call_dir / "said.wav"
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline and not (heard.exists() and said.exists()):  # noqa: ASYNC110

@@ -1,0 +1,244 @@
+"""``ari-agent chat``: talk to the conversation engine by typing, with real tools.
+
+The same ``ConversationEngine`` as on a phone call, with the real ``ToolRunner``. Unless
+``--backend-url`` is given, the demo backend runs in-process on a free loopback port over a
+temporary SQLite database. ``--script FILE`` plays a caller script (one caller line per line;
+``#dtmf 4567``, ``#silence``, ``#bargein <heard>``, ``#killswitch``: see
+``ari_agent.conversation.script``) and prints the transcript with every action taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+from ari_agent.conversation.engine import ConversationEngine
+from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
+from ari_agent.conversation.script import Control, ScriptError, parse_script_line
+from ari_agent.conversation.seam import (
+    Action,
+    BargeIn,
+    CallStarted,
+    CallTool,
+    Dtmf,
+    Event,
+    Hangup,
+    Listen,
+    Say,
+    Timeout,
+    ToolResult,
+    Transfer,
+    Utterance,
+)
+from ari_agent.errors import AriAgentError
+
+INDENT = "        "
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--map", default=str(DEMO_MAP_PATH), help="intent map YAML (default: the demo map)")
+    parser.add_argument("--script", help="caller script: one caller line per line (#dtmf 4567, #silence, ...)")
+    parser.add_argument("--backend-url", help="tools backend base URL (default: start the demo backend in-process)")
+    parser.add_argument("--kill-switch", action="store_true", help="transfer-only mode: every turn ends in a transfer")
+    parser.add_argument("--today", type=date.fromisoformat, help="the date the engine and demo data assume "
+                                                                  "(YYYY-MM-DD; default: today)")
+    parser.add_argument("--caller-id", default="+15551230001", help="caller id the call starts with")
+    parser.add_argument("--call-id", default="chat-1", help="call id (idempotency keys derive from it)")
+    parser.add_argument("--lexical", action="store_true", help="lexical classifier only (no sentence embeddings)")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("chat", help="talk to the conversation engine by text (real tools, demo backend)",
+                            description=__doc__)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    intent_map = load_intent_map(args.map)
+    if intent_map.tools_config is None:
+        raise AriAgentError("the integrations package (ari_agent.integrations) is needed to run tools")
+    lines: list[str] | None = None
+    if args.script:
+        try:
+            lines = Path(args.script).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise AriAgentError(f"cannot read script {args.script}: {exc}") from None
+        for n, line in enumerate(lines, 1):
+            try:
+                parse_script_line(line)
+            except ScriptError as exc:
+                raise AriAgentError(f"{args.script}:{n}: {exc}") from None
+    return asyncio.run(_chat(args, intent_map, lines, sys.stdout))
+
+
+@asynccontextmanager
+async def demo_backend(today: date | None) -> AsyncIterator[str]:
+    """The demo backend on a free loopback port over a temporary database; yields its base URL."""
+    from aiohttp import web
+
+    from ari_agent.integrations.demo_backend import DemoStore, create_app
+
+    with tempfile.TemporaryDirectory(prefix="ari-agent-chat-") as tmp:
+        store = DemoStore(Path(tmp) / "demo.sqlite3", today=today)
+        runner = web.AppRunner(create_app(store, close_store=True), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            yield f"http://{host}:{port}"
+        finally:
+            await runner.cleanup()
+
+
+async def _chat(args: argparse.Namespace, intent_map: IntentMap, lines: list[str] | None, out: TextIO) -> int:
+    from ari_agent.conversation.nlu import build_classifier
+    from ari_agent.integrations.idempotency import idempotency_key
+    from ari_agent.integrations.runner import ToolRunner
+
+    classifier = build_classifier(intent_map.nlu_intents(), embeddings=False if args.lexical else None)
+    today = args.today or date.today()
+    engine = ConversationEngine(intent_map, classifier, call_id=args.call_id, kill_switch=args.kill_switch,
+                                today=today, idempotency_key=idempotency_key)
+    write = _writer(out)
+    where = f"backend {args.backend_url}" if args.backend_url else "in-process demo backend"
+    write(f"# ari-agent chat: map {Path(args.map).name}, {where}, today {today.isoformat()}"
+          + (", kill switch ON" if args.kill_switch else ""))
+    async with _backend(args.backend_url, today) as base_url:
+        async with ToolRunner(intent_map.tools_config, base_url=base_url) as runner:
+            await _play(engine, runner.run, CallStarted(caller_id=args.caller_id), write)
+            source = iter(lines) if lines is not None else None
+            echo = lines is not None or not sys.stdin.isatty()  # a typist sees their own line
+            leftover = 0
+            while True:
+                line = next(source, None) if source is not None else await _read_stdin_line()
+                if line is None:
+                    break
+                try:
+                    item = parse_script_line(line)
+                except ScriptError as exc:
+                    write(f"{INDENT}[script error: {exc}]")
+                    continue
+                if item is None:
+                    continue
+                if engine.ended:
+                    leftover += 1
+                    continue
+                if isinstance(item, Control):
+                    if item.kind == "hangup":
+                        write(f"{INDENT}[caller hung up]")
+                        break
+                    engine.kill_switch = True
+                    write(f"{INDENT}[kill switch turned on]")
+                    await _play(engine, runner.run, Timeout("silence"), write, label=False)
+                    continue
+                await _play(engine, runner.run, item, write, label=echo or not isinstance(item, Utterance))
+                if engine.ended and lines is None:
+                    break
+            if leftover:
+                write(f"{INDENT}[call already ended; {leftover} script line(s) not used]")
+            elif not engine.ended:
+                write(f"{INDENT}[end of script; call still open in phase '{engine.state.phase}']")
+    return 0
+
+
+@asynccontextmanager
+async def _backend(url: str | None, today: date) -> AsyncIterator[str]:
+    if url:
+        yield url.rstrip("/")
+        return
+    async with demo_backend(today) as started:
+        yield started
+
+
+async def _read_stdin_line() -> str | None:
+    """One typed line, read in a thread so the in-process backend keeps serving; None at EOF."""
+    try:
+        return await asyncio.to_thread(input, "caller> " if sys.stdin.isatty() else "")
+    except EOFError:
+        return None
+
+
+async def _play(engine: ConversationEngine, run_tool: Callable[[CallTool], Any], event: Event,
+                write: Callable[[str], None], *, label: bool = True) -> None:
+    """Feed ``event`` to the engine, carry out its actions (running tools), print everything."""
+    if label:
+        write(_event_line(event))
+    queue: list[Event] = [event]
+    while queue:
+        actions = engine.handle(queue.pop(0))
+        for action in actions:
+            write(_action_line(action))
+            if isinstance(action, CallTool):
+                result: ToolResult = await run_tool(action)
+                write(_result_line(result))
+                queue.append(result)
+
+
+def _writer(out: TextIO) -> Callable[[str], None]:
+    def write(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    return write
+
+
+def _event_line(event: Event) -> str:
+    if isinstance(event, Utterance):
+        return f"CALLER  {event.text}"
+    if isinstance(event, Dtmf):
+        return f"CALLER  [keys {event.digits}]"
+    if isinstance(event, Timeout):
+        return f"CALLER  [{event.kind}]"
+    if isinstance(event, BargeIn):
+        return f"CALLER  [speaks over the prompt after hearing: \"{event.heard_text}\"]"
+    if isinstance(event, CallStarted):
+        return f"{INDENT}[call from {event.caller_id or 'unknown'}]"
+    return f"{INDENT}[{event}]"
+
+
+def _action_line(action: Action) -> str:
+    if isinstance(action, Say):
+        return f"AGENT   {action.text}"
+    if isinstance(action, Listen):
+        return f"{INDENT}[listen: {_expect_text(action)}]"
+    if isinstance(action, CallTool):
+        return f"{INDENT}[tool {action.name} {json.dumps(action.args, sort_keys=True)} key={action.idempotency_key}]"
+    if isinstance(action, Transfer):
+        ctx = "; ".join(f"{k}={v}" for k, v in action.context.items() if v)
+        return f"{INDENT}[TRANSFER to queue '{action.queue}', reason {action.reason}]\n{INDENT}[context: {ctx}]"
+    if isinstance(action, Hangup):
+        return f"{INDENT}[HANGUP: {action.reason}]"
+    return f"{INDENT}[{action}]"
+
+
+def _expect_text(action: Listen) -> str:
+    e = action.expect
+    parts: list[str] = [e.kind]
+    if e.slot:
+        parts.append(f"slot {e.slot}")
+    if e.min_digits or e.max_digits:
+        lo, hi = e.min_digits or 1, e.max_digits
+        parts.append(f"{lo} digits" if lo == hi else f"{lo}-{hi or '?'} digits")
+    if e.choices:
+        parts.append("choices " + "/".join(e.choices))
+    if e.dtmf:
+        parts.append("keypad ok")
+    return ", ".join(parts) + f", {action.timeout_s:g}s"
+
+
+def _result_line(result: ToolResult) -> str:
+    if result.ok:
+        data = {k: v for k, v in result.data.items() if not isinstance(v, (list, dict))}
+        queued = " (queued)" if result.submitted else ""
+        return f"{INDENT}[result ok{queued} {json.dumps(data, sort_keys=True, default=str)}]"
+    return f"{INDENT}[result error {result.error}: {result.data.get('detail', '')}]"

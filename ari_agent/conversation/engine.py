@@ -1,0 +1,822 @@
+"""The dialogue manager: events in, actions out (see ``seam.py``), no I/O.
+
+One ``ConversationEngine`` per call. The path of a call::
+
+    CallStarted -> greeting -> request -> intent
+        -> (verify identity: collect identity slots, CallTool(verify))     when the intent needs it
+        -> fill the intent's slots (re-prompt up to the limit)
+        -> for each step: (confirm: yes/no question, when the tool writes) -> CallTool -> ToolResult
+        -> answer from the template -> "anything else?" -> goodbye (Hangup) or the next request
+    and at any moment: a Transfer to a person, with the intent, a summary, the verified identity
+    and the reason in ``Transfer.context``.
+
+At any point the caller may ask for a person, ask to hear the prompt again, say goodbye or start
+over (``commands.py``). Silence re-prompts, then hands off; a request the agent does not
+understand is clarified once, then handed off; a tool that fails hands off.
+
+Barge-in: ``BargeIn(heard_text)`` says how much of the last prompt the caller heard before speaking
+over it. The engine keeps the question the prompt ends with (``Question.text``); the question
+counts as heard when the caller heard all of it but at most its last ``max(2, 25 %)`` words. If it
+was not heard, the next utterance is *not* taken as an answer to it: commands and new requests are
+still honoured, anything else gets the question asked again (without counting as a failed try).
+So a "yes" said over "I'll move your appointment to Tuesday..." never confirms a change the caller
+did not hear. ``handle(BargeIn)`` returns a ``Listen`` whose expectation says which reading applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Literal
+
+from ari_agent.conversation.commands import Command, contains_phrase, detect_command, is_closing
+from ari_agent.conversation.escalation import resolve
+from ari_agent.conversation.intent_map import (
+    VERIFICATION_RANK,
+    Condition,
+    IntentDefinition,
+    IntentMap,
+    SlotSpec,
+    StepSpec,
+    Weekday,
+)
+from ari_agent.conversation.nlu import IntentClassifier
+from ari_agent.conversation.policy import Policy
+from ari_agent.conversation.routing import IntentRouter, Route
+from ari_agent.conversation.seam import (
+    Action,
+    BargeIn,
+    CallStarted,
+    CallTool,
+    Dtmf,
+    Event,
+    Expectation,
+    Hangup,
+    Listen,
+    Say,
+    Timeout,
+    ToolResult,
+    Transfer,
+    Utterance,
+)
+from ari_agent.conversation.slots import SlotValue, extract_slots, parse_slot, parse_slot_dtmf
+from ari_agent.conversation.slots.dates import spoken_date
+from ari_agent.conversation.slots.digits import spoken_digits
+from ari_agent.conversation.slots.times import spoken_time
+from ari_agent.conversation.slots.words import tokens
+from ari_agent.conversation.slots.yes_no import parse_yes_no
+from ari_agent.conversation.templates import TemplateError, render
+
+IdempotencyKeyFn = Callable[[str, str, Mapping[str, Any]], str]
+QuestionKind = Literal["open", "anything_else", "slot", "identity", "confirm", "none"]
+_WEEKDAY_KEYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Errors of a verification tool that mean "no such person / details wrong", not "system down".
+_VERIFY_SOFT_ERRORS = frozenset({"not_found", "rejected"})
+# How sure the classifier must be before an answer to a question is taken as a new request instead.
+DIGRESSION_CONFIDENCE = 0.9
+
+
+def default_idempotency_key(call_id: str, intent: str, slots: Mapping[str, Any]) -> str:
+    """A stable key per (call, intent, arguments); the chat and the call orchestrator may pass the
+    integrations' ``idempotency_key`` instead (same inputs, same guarantees)."""
+    payload = json.dumps({"c": call_id, "i": intent, "s": {k: str(v) for k, v in sorted(slots.items())}},
+                         sort_keys=True)
+    return f"{intent}-{hashlib.sha256(payload.encode()).hexdigest()[:32]}"
+
+
+@dataclass
+class Question:
+    """The question the last prompt ended with: what an answer is taken as."""
+
+    kind: QuestionKind
+    text: str
+    expect: Expectation
+    slot: SlotSpec | None = None
+    timeout_s: float = 6.0
+
+
+@dataclass
+class Task:
+    """One request being served."""
+
+    intent: IntentDefinition
+    slots: dict[str, SlotValue] = field(default_factory=dict)
+    step: int = 0
+    confirmed_step: int | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    submitted: bool = False
+    recovered: set[int] = field(default_factory=set)
+
+
+@dataclass
+class PendingCall:
+    call_id: str
+    tool: str
+    purpose: Literal["verify", "step"]
+    level: str = "none"
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """A read-only view of where the conversation is (for transcripts, logs and tests)."""
+
+    phase: str
+    intent: str | None
+    slots: dict[str, str]
+    verified: str
+    turns: int
+    ended: bool
+
+
+class ConversationEngine:
+    """The per-call dialogue manager. ``handle(event)`` returns the actions to carry out, in order."""
+
+    def __init__(
+        self,
+        intent_map: IntentMap,
+        classifier: IntentClassifier,
+        *,
+        call_id: str,
+        kill_switch: bool = False,
+        today: date | None = None,
+        now: datetime | None = None,
+        idempotency_key: IdempotencyKeyFn | None = None,
+    ) -> None:
+        self.map = intent_map
+        self.spec = intent_map.spec
+        self.router = IntentRouter(intent_map, classifier)
+        self.policy = Policy(intent_map, kill_switch=kill_switch)
+        self.call_id = call_id
+        self.now = now
+        self.today = today or (now.date() if now is not None else date.today())
+        self.key_fn: IdempotencyKeyFn = idempotency_key or default_idempotency_key
+        self.caller_id = ""
+        self.task: Task | None = None
+        self.last_intent: IntentDefinition | None = None
+        self.pending_intents: list[str] = []
+        self.verified = "none"
+        self.identity: dict[str, SlotValue] = {}
+        self.identity_data: dict[str, Any] = {}
+        self.verify_attempts = 0
+        self.pending: PendingCall | None = None
+        self.question = Question("none", "", Expectation())
+        self.prompt: list[str] = []  # what was said since the caller last spoke
+        self.question_unheard = False
+        self.attempts = 0  # failed answers to the current question
+        self.silences = 0
+        self.no_matches = 0
+        self.turns = 0
+        self.tool_seq = 0
+        self.notes: list[str] = []
+        self.ended = False
+        self.started = False
+        self._open_phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def kill_switch(self) -> bool:
+        return self.policy.kill_switch
+
+    @kill_switch.setter
+    def kill_switch(self, on: bool) -> None:
+        self.policy.kill_switch = on
+
+    @property
+    def state(self) -> EngineState:
+        intent = self.task.intent.name if self.task else None
+        slots = {k: v.value for k, v in self.task.slots.items()} if self.task else {}
+        phase = "ended" if self.ended else ("tool" if self.pending else self.question.kind)
+        return EngineState(phase, intent, slots, self.verified, self.turns, self.ended)
+
+    @property
+    def latency_budget_ms(self) -> int:
+        """First-response budget of the request being served (for the orchestrator's acknowledgements)."""
+        intent = self.task.intent if self.task else None
+        return intent.latency_budget.first_response_ms if intent else 1200
+
+    def handle(self, event: Event) -> list[Action]:
+        if self.ended:
+            return []
+        if self.policy.kill_switch:
+            if isinstance(event, CallStarted):
+                self.caller_id = event.caller_id
+            return self._finish(self._transfer("kill_switch", say=self.spec.prompts.kill_switch))
+        if isinstance(event, CallStarted):
+            return self._finish(self._on_start(event) if not self.started else [])
+        if not self.started:  # no CallStarted: start silently; a caller who speaks is answered
+            greeting = self._on_start(CallStarted())
+            if not isinstance(event, (Utterance, Dtmf)):
+                return self._finish(greeting)
+        if isinstance(event, Utterance):
+            out = self._on_utterance(event)
+        elif isinstance(event, Dtmf):
+            out = self._on_dtmf(event)
+        elif isinstance(event, ToolResult):
+            out = self._on_tool_result(event)
+        elif isinstance(event, Timeout):
+            out = self._on_timeout(event)
+        elif isinstance(event, BargeIn):
+            out = self._on_barge_in(event)
+        else:  # pragma: no cover - the Event union is closed
+            out = []
+        return self._finish(out)
+
+    # ------------------------------------------------------------------ events
+
+    def _on_start(self, event: CallStarted) -> list[Action]:
+        self.started = True
+        self.caller_id = event.caller_id
+        greeting = self._render_global(self.spec.greeting)
+        return self._ask(Question("open", greeting, self._open_expectation(),
+                                  timeout_s=self.spec.limits.silence_timeout_s), [])
+
+    def _on_utterance(self, event: Utterance) -> list[Action]:
+        if not event.is_final:
+            return []
+        self.turns += 1
+        self.silences = 0
+        unheard, self.question_unheard = self.question_unheard, False
+        if self.turns > self.spec.limits.max_turns:
+            return self._transfer("max_turns")
+        text = event.text.strip()
+        if not text or event.confidence < self.spec.limits.min_confidence:
+            return self._not_understood()
+        excluded = self._exclusion(text)
+        if excluded:
+            return self._transfer("exclusion", detail=f"caller said '{excluded}'")
+        command = detect_command(text)
+        if self.pending is not None:  # a tool is running; the orchestrator plays its acknowledgement
+            return self._on_command(command) if command in (Command.HUMAN, Command.GOODBYE) else []
+        if command is not None and not (command is Command.GOODBYE and self.question.kind == "slot"
+                                        and self.question.slot is not None
+                                        and self.question.slot.type == "free_text"):
+            return self._on_command(command)
+        kind = self.question.kind
+        if unheard and kind not in ("open",):
+            route = self.router.route(text)
+            current = self.task.intent.name if self.task else None
+            if route.intent is not None and route.intent != current:
+                return self._start_intent(route, text, [])
+            if kind == "anything_else" and parse_yes_no(text) is None and not is_closing(text):
+                return self._no_match(text)
+            self.notes.append("caller spoke over the question; asked again")
+            return self._ask(self.question, [])
+        if kind in ("open", "anything_else", "none"):
+            return self._on_request(text)
+        if kind in ("slot", "identity"):
+            return self._on_slot_answer(text)
+        if kind == "confirm":
+            return self._on_confirm_answer(text)
+        return []
+
+    def _on_dtmf(self, event: Dtmf) -> list[Action]:
+        self.turns += 1
+        self.silences = 0
+        self.question_unheard = False
+        if self.pending is not None:
+            return []
+        q = self.question
+        if q.kind in ("slot", "identity") and q.slot is not None:
+            value = parse_slot_dtmf(q.slot, event.digits)
+            if value is None:
+                return self._retry("slot_unfilled")
+            return self._store(q, value)
+        if q.kind == "confirm":
+            key = event.digits[:1]
+            if key in ("1", "2"):
+                return self._on_confirm_answer("yes" if key == "1" else "no")
+            return self._retry("confirmation_unclear")
+        if event.digits.startswith("0"):
+            return self._transfer("caller_request", detail="pressed 0")
+        return self._not_understood()
+
+    def _on_tool_result(self, event: ToolResult) -> list[Action]:
+        pending = self.pending
+        if pending is None or event.call_id != pending.call_id:
+            return []  # stale or foreign result
+        self.pending = None
+        if pending.purpose == "verify":
+            return self._on_verify_result(pending, event)
+        task = self.task
+        assert task is not None
+        step = task.intent.steps[task.step]
+        if not event.ok:
+            self.notes.append(f"{pending.tool} failed: {event.error or 'error'}")
+            return self._on_step_error(task, step, event.error or "error")
+        self.notes.append(f"{pending.tool} ok" + (" (queued)" if event.submitted else ""))
+        task.results.update(event.data)
+        task.submitted = task.submitted or event.submitted
+        task.step += 1
+        return self._advance([])
+
+    def _on_timeout(self, event: Timeout) -> list[Action]:
+        if event.kind == "max_call":
+            return self._transfer("max_duration")
+        if event.kind == "tool":
+            if self.pending is None:
+                return []
+            tool = self.pending.tool
+            self.pending = None
+            self.notes.append(f"{tool} timed out")
+            return self._transfer("tool_error", detail=f"{tool}: timeout")
+        if self.pending is not None:
+            return []  # waiting on a tool, not on the caller
+        self.silences += 1
+        self.question_unheard = False
+        if self.silences > self.spec.limits.silence:
+            return self._transfer("silence")
+        return self._ask(self.question, [self.spec.prompts.silence], count=False)
+
+    def _on_barge_in(self, event: BargeIn) -> list[Action]:
+        if self.pending is not None or self.question.kind == "none":
+            return []
+        heard = self._question_heard(event.heard_text)
+        self.question_unheard = not heard
+        self.notes.append("caller barged in" + ("" if heard else " before the question"))
+        expect = self.question.expect if heard else self._open_expectation()
+        return [Listen(expect=expect, timeout_s=self.question.timeout_s)]
+
+    # ------------------------------------------------------------------ commands and requests
+
+    def _on_command(self, command: Command) -> list[Action]:
+        if command is Command.HUMAN:
+            return self._transfer("caller_request")
+        if command is Command.REPEAT:
+            said = self.prompt or [self.question.text]
+            return [*(Say(s) for s in said), Listen(self.question.expect, self.question.timeout_s)]
+        if command is Command.GOODBYE:
+            return self._goodbye("caller_goodbye")
+        # start over: drop the request in hand (nothing was written unless a tool said so)
+        if self.task is not None:
+            self.notes.append(f"caller started over ({self.task.intent.name} dropped)")
+        self.task = None
+        self.pending_intents = []
+        return self._ask(Question("open", self.spec.prompts.start_over, self._open_expectation(),
+                                  timeout_s=self.spec.limits.silence_timeout_s), [])
+
+    def _on_request(self, text: str) -> list[Action]:
+        if self.question.kind == "anything_else":
+            answer = parse_yes_no(text)
+            if is_closing(text) or (answer is False and len(tokens(text)) <= 4):
+                return self._goodbye("completed")
+            route = self.router.route(text)
+            if route.intent is not None:
+                return self._start_intent(route, text, [])
+            if answer is True:
+                return self._ask(Question("open", self.spec.prompts.what_else, self._open_expectation(),
+                                          timeout_s=self.spec.limits.silence_timeout_s), [])
+            return self._no_match(text)
+        route = self.router.route(text)
+        if route.intent is None:
+            return self._no_match(text)
+        return self._start_intent(route, text, [])
+
+    def _no_match(self, text: str) -> list[Action]:
+        self.no_matches += 1
+        self.notes.append(f"not understood: '{text[:60]}'")
+        if self.no_matches > self.spec.limits.no_match:
+            return self._transfer("no_match", detail=f"last request: '{text[:80]}'")
+        return self._ask(Question("open", self._render_global(self.spec.prompts.clarify),
+                                  self._open_expectation(), timeout_s=self.spec.limits.silence_timeout_s), [])
+
+    def _start_intent(self, route: Route, text: str, said: list[str]) -> list[Action]:
+        assert route.intent is not None
+        intent = self.map.intent(route.intent)
+        assert intent is not None
+        if self.task is not None and self.task.intent.name != intent.name:
+            self.notes.append(f"caller switched from {self.task.intent.name} to {intent.name}")
+        self.notes.append(f"request: {intent.name}" + (f" (via {route.by})" if route.by != "classifier" else ""))
+        self.task = Task(intent)
+        self.last_intent = intent
+        self.no_matches = 0
+        self.pending_intents = [n for n in route.also_mentioned if n != intent.name]
+        if self.policy.must_hand_off(intent):
+            condition: Condition = "restricted" if intent.restricted else "caller_request"
+            return self._transfer(condition, say=intent.responses.handoff)
+        excluded = self._intent_exclusion(intent)
+        if excluded is not None:
+            return self._transfer(excluded[0], detail=excluded[1])
+        for name, value in extract_slots(intent.slots, text, today=self.today, date_order=self.spec.date_order).items():
+            self.task.slots[name] = value
+            self.notes.append(f"{name}={value.value}")
+        if intent.responses.intro:
+            intro = self._render(intent.responses.intro, self.task, speech=True)
+            if intro is not None:
+                said = [*said, intro]
+        return self._advance(said)
+
+    # ------------------------------------------------------------------ the task's progress
+
+    def _advance(self, said: list[str]) -> list[Action]:
+        """Take the request in hand as far as it goes without the caller: the next question, tool
+        call, answer or handoff."""
+        task = self.task
+        if task is None:
+            return self._ask(Question("open", self.spec.prompts.what_else, self._open_expectation(),
+                                      timeout_s=self.spec.limits.silence_timeout_s), said)
+        intent = task.intent
+        needed = intent.verification
+        if VERIFICATION_RANK[self.verified] < VERIFICATION_RANK[needed]:
+            return self._verify(needed, said)
+        for slot in intent.slots:
+            if slot.name not in task.slots:
+                return self._ask_slot("slot", slot, task, said)
+        if task.step < len(intent.steps):
+            step = intent.steps[task.step]
+            info = self.map.tools[step.tool]
+            if info.write and task.confirmed_step != task.step:
+                assert step.confirm is not None
+                question = self._render(step.confirm, task, speech=True)
+                if question is None:
+                    return self._transfer("output_contract", detail=f"cannot word the confirmation of {step.tool}")
+                expect = Expectation(kind="yes_no", dtmf=True)
+                return self._ask(Question("confirm", question, expect, timeout_s=self.spec.limits.silence_timeout_s),
+                                 said)
+            return [*(Say(s) for s in said), *self._call_step(task, step)]
+        missing = [f for f in intent.output_contract.requires if f not in task.results]
+        if missing:
+            return self._transfer("output_contract", detail=f"missing {', '.join(missing)}")
+        answer = self._answer(task)
+        if answer is None:
+            return self._transfer("output_contract", detail="answer could not be worded")
+        self.notes.append(f"completed {intent.name}")
+        self.task = None
+        said = [*said, answer]
+        while self.pending_intents:
+            nxt = self.pending_intents.pop(0)
+            if self.map.intent(nxt) is not None:
+                later = self.pending_intents
+                out = self._start_intent(Route(nxt, 1.0, by="also mentioned"), "", said)
+                self.pending_intents = later
+                return out
+        return self._ask(Question("anything_else", self.spec.prompts.anything_else, self._anything_else_expectation(),
+                                  timeout_s=self.spec.limits.silence_timeout_s), said)
+
+    def _verify(self, level: str, said: list[str]) -> list[Action]:
+        verification = self.spec.verification
+        assert verification is not None
+        lvl = verification.basic if level == "basic" else verification.strong
+        for slot in lvl.slots:
+            if slot.name not in self.identity:
+                if not any(s.name in self.identity for s in lvl.slots) and self.verify_attempts == 0:
+                    said = [*said, lvl.intro]
+                return self._ask_slot("identity", slot, self.task, said)
+        assert self.task is not None
+        args: dict[str, Any] = {s.name: self.identity[s.name].value for s in lvl.slots}
+        if lvl.args:
+            values = self._values(None, speech=False)
+            try:
+                args = {k: render(v, values) for k, v in lvl.args.items()}
+            except TemplateError as exc:
+                return self._transfer("policy", detail=f"verification arguments: {exc}")
+        violation = self.policy.check_tool_call(self.task.intent, verification.tool, verified=self.verified,
+                                                confirmed=False)
+        if violation is not None:
+            return self._transfer("policy", detail=violation.detail)
+        call = self._tool_call(verification.tool, args, self.task.intent)
+        self.pending = PendingCall(call.call_id, verification.tool, "verify", level)
+        return [*(Say(s) for s in said), call]
+
+    def _on_verify_result(self, pending: PendingCall, event: ToolResult) -> list[Action]:
+        verification = self.spec.verification
+        assert verification is not None and self.task is not None
+        if not event.ok and (event.error or "") not in _VERIFY_SOFT_ERRORS:
+            self.notes.append(f"{pending.tool} failed: {event.error}")
+            return self._transfer("tool_error", detail=f"{pending.tool}: {event.error}")
+        level = str(event.data.get("level", pending.level)) if event.ok else "none"
+        achieved = "strong" if level in ("full", "strong") else level if level in VERIFICATION_RANK else "none"
+        if event.ok and event.data.get("verified") is True and \
+                VERIFICATION_RANK[achieved] >= VERIFICATION_RANK[pending.level]:
+            self.verified = achieved
+            self.identity_data.update(event.data)
+            self.notes.append(f"identity verified ({achieved})")
+            return self._advance([])
+        self.verify_attempts += 1
+        self.notes.append(f"identity not verified (attempt {self.verify_attempts})")
+        if self.verify_attempts >= verification.attempts:
+            return self._transfer("verification_failed", detail=f"{self.verify_attempts} attempts")
+        self.identity.clear()
+        return self._advance([verification.failed])
+
+    def _call_step(self, task: Task, step: StepSpec) -> list[Action]:
+        args: dict[str, Any] = {}
+        for key, value in step.args.items():
+            if isinstance(value, str):
+                rendered = self._render(value, task, speech=False)
+                if rendered is None:
+                    return self._transfer("output_contract", detail=f"{step.tool}: no value for {key}")
+                args[key] = rendered
+            else:
+                args[key] = value
+        violation = self.policy.check_tool_call(task.intent, step.tool, verified=self.verified,
+                                                confirmed=task.confirmed_step == task.step)
+        if violation is not None:
+            self.notes.append(f"policy stopped {step.tool}: {violation.detail}")
+            return self._transfer("policy", detail=violation.detail)
+        call = self._tool_call(step.tool, args, task.intent, budget_ms=task.intent.latency_budget.tool_call_ms)
+        self.pending = PendingCall(call.call_id, step.tool, "step")
+        self.question = Question("none", "", Expectation())
+        return [call]
+
+    def _tool_call(self, tool: str, args: dict[str, Any], intent: IntentDefinition, budget_ms: int = 700) -> CallTool:
+        self.tool_seq += 1
+        key = self.key_fn(self.call_id, intent.name, {"tool": tool, **args})
+        return CallTool(name=tool, args=args, idempotency_key=key, call_id=f"{self.call_id}-t{self.tool_seq}",
+                        budget_ms=budget_ms)
+
+    def _on_step_error(self, task: Task, step: StepSpec, error: str) -> list[Action]:
+        recover = step.recover.get(error)
+        if recover is not None and task.step not in task.recovered:
+            task.recovered.add(task.step)
+            said = self._render(recover.say, task, speech=True)
+            if not recover.ask_again:  # an answer, not a failure: the request ends here
+                self.notes.append(f"{task.intent.name} ended: {error}")
+                self.task = None
+                return self._ask(Question("anything_else", self.spec.prompts.anything_else,
+                                          self._anything_else_expectation(),
+                                          timeout_s=self.spec.limits.silence_timeout_s), [said] if said else [])
+            for name in recover.ask_again:
+                task.slots.pop(name, None)
+            task.confirmed_step = None
+            return self._advance([said] if said else [])
+        return self._transfer("tool_error", detail=f"{step.tool}: {error}")
+
+    # ------------------------------------------------------------------ slots and answers
+
+    def _ask_slot(self, kind: QuestionKind, slot: SlotSpec, task: Task | None, said: list[str]) -> list[Action]:
+        text = self._render(slot.prompt, task, speech=True) if task else slot.prompt
+        question = Question(kind, text or slot.prompt, self._slot_expectation(slot), slot,
+                            timeout_s=self._slot_timeout(slot))
+        return self._ask(question, said)
+
+    def _on_slot_answer(self, text: str) -> list[Action]:
+        q = self.question
+        assert q.slot is not None
+        value = parse_slot(q.slot, text, today=self.today, date_order=self.spec.date_order)
+        if value is None:
+            route = self.router.route(text)
+            if self._is_digression(route, text):
+                return self._start_intent(route, text, [])
+            return self._retry("slot_unfilled")
+        return self._store(q, value)
+
+    def _store(self, q: Question, value: SlotValue) -> list[Action]:
+        assert q.slot is not None
+        if q.kind == "identity":
+            self.identity[q.slot.name] = value
+        else:
+            assert self.task is not None
+            self.task.slots[q.slot.name] = value
+            self.notes.append(f"{q.slot.name}={value.value}")
+        return self._advance([])
+
+    def _on_confirm_answer(self, text: str) -> list[Action]:
+        task = self.task
+        assert task is not None
+        answer = parse_yes_no(text)
+        if answer is True:
+            task.confirmed_step = task.step
+            self.notes.append(f"caller confirmed {task.intent.steps[task.step].tool}")
+            return self._advance([])
+        changed = []
+        for slot in task.intent.slots:
+            if slot.type in ("yes_no", "free_text"):
+                continue
+            value = parse_slot(slot, text, today=self.today, date_order=self.spec.date_order, in_passing=True)
+            if value is not None and task.slots.get(slot.name) != value:
+                task.slots[slot.name] = value
+                changed.append(slot.name)
+        if changed:
+            self.notes.append(f"caller corrected {', '.join(changed)}")
+            return self._advance([])
+        if answer is False:
+            self.notes.append(f"caller declined {task.intent.steps[task.step].tool}")
+            declined = self._render(task.intent.responses.declined, task, speech=True)
+            self.task = None
+            return self._ask(Question("anything_else", self.spec.prompts.anything_else,
+                                      self._anything_else_expectation(),
+                                      timeout_s=self.spec.limits.silence_timeout_s),
+                             [declined] if declined else [])
+        route = self.router.route(text)
+        if self._is_digression(route, text):
+            return self._start_intent(route, text, [])
+        return self._retry("confirmation_unclear")
+
+    def _is_digression(self, route: Route, text: str) -> bool:
+        """The caller left the question to ask for something else ("actually, I want to pay a bill")."""
+        current = self.task.intent.name if self.task else None
+        return route.intent is not None and route.intent != current and (
+            route.by == "pattern" or (route.confidence >= DIGRESSION_CONFIDENCE and len(tokens(text)) >= 3))
+
+    def _retry(self, condition: Condition) -> list[Action]:
+        self.attempts += 1
+        if self.attempts > self.spec.limits.reprompts:
+            detail = self.question.slot.name if self.question.slot is not None else ""
+            return self._transfer(condition, detail=detail)
+        q = self.question
+        if q.kind == "confirm":
+            lead = self.spec.prompts.confirm_unclear
+        elif q.slot is not None and q.slot.reprompt:
+            return self._ask(Question(q.kind, self._render(q.slot.reprompt, self.task, speech=True) or q.text,
+                                      q.expect, q.slot, q.timeout_s), [], count=False)
+        else:
+            lead = self.spec.prompts.not_understood
+        return self._ask(q, [lead], count=False)
+
+    def _not_understood(self) -> list[Action]:
+        if self.question.kind in ("open", "anything_else"):
+            return self._no_match("")
+        return self._retry("slot_unfilled" if self.question.kind != "confirm" else "confirmation_unclear")
+
+    # ------------------------------------------------------------------ prompts
+
+    def _ask(self, question: Question, said: list[str], *, count: bool = True) -> list[Action]:
+        """Say ``said`` and the question, then listen for the answer."""
+        if count:
+            self.attempts = 0
+        self.question = question
+        self.prompt = [*said, question.text]
+        return [*(Say(s) for s in said), Say(question.text), Listen(question.expect, question.timeout_s)]
+
+    def _question_heard(self, heard_text: str) -> bool:
+        prompt_words = tokens(" ".join(self.prompt))
+        question_words = tokens(self.question.text)
+        heard = len(tokens(heard_text))
+        start = len(prompt_words) - len(question_words)
+        slack = max(2, math.floor(0.25 * len(question_words)))
+        return heard - start >= len(question_words) - slack
+
+    def _open_expectation(self) -> Expectation:
+        return Expectation(kind="open", phrases=self._open_phrases, dtmf=True)
+
+    def _anything_else_expectation(self) -> Expectation:
+        return Expectation(kind="open", phrases=(*self._open_phrases, "no thanks", "that's all", "yes"), dtmf=True)
+
+    def _slot_expectation(self, slot: SlotSpec) -> Expectation:
+        kind = slot.type
+        if kind == "digits":
+            return Expectation(kind="digits", min_digits=slot.min_length, max_digits=slot.max_length, slot=slot.name,
+                               dtmf=slot.dtmf)
+        if kind == "choice":
+            choices = tuple(p for c in slot.choices for p in (c.value, *c.synonyms))
+            return Expectation(kind="choice", choices=choices, slot=slot.name)
+        return Expectation(kind=kind, slot=slot.name, dtmf=kind in ("number", "yes_no") and slot.dtmf)
+
+    def _slot_timeout(self, slot: SlotSpec) -> float:
+        if slot.timeout_s is not None:
+            return slot.timeout_s
+        if slot.type in ("digits", "number", "letters"):
+            return self.spec.limits.digits_timeout_s
+        return self.spec.limits.silence_timeout_s
+
+    # ------------------------------------------------------------------ templates
+
+    def _values(self, task: Task | None, *, speech: bool) -> dict[str, str]:
+        values: dict[str, str] = {"business_name": self.spec.business_name}
+        if self.spec.business_hours is not None:
+            values["business_hours"] = self.spec.business_hours.spoken
+        for name, v in self.identity.items():
+            values[f"identity.{name}"] = v.spoken if speech else v.value
+        for name, raw in self.identity_data.items():
+            text = _value_text(raw, speech=speech, today=self.today)
+            if text is not None:
+                values[f"identity.{name}"] = text
+        values["identity.level"] = self.verified
+        if task is not None:
+            for name, v in task.slots.items():
+                values[name] = v.spoken if speech else v.value
+            for name, raw in task.results.items():
+                text = _value_text(raw, speech=speech, today=self.today)
+                if text is not None:
+                    values[f"result.{name}"] = text
+        return values
+
+    def _answer(self, task: Task) -> str | None:
+        """The first answer variant whose ``when`` matches the results and that can be filled."""
+        responses = task.intent.responses
+        if task.submitted and responses.submitted:
+            return self._render(responses.submitted, task, speech=True)
+        for variant in responses.answer or ():
+            if all(_matches(task.results.get(f), want) for f, want in variant.when.items()):
+                text = self._render(variant.say, task, speech=True)
+                if text is not None:
+                    return text
+        return None
+
+    def _render(self, template: str, task: Task | None, *, speech: bool) -> str | None:
+        try:
+            return render(template, self._values(task, speech=speech))
+        except TemplateError:
+            return None
+
+    def _render_global(self, template: str) -> str:
+        return self._render(template, None, speech=True) or template
+
+    # ------------------------------------------------------------------ exclusions and handoff
+
+    def _exclusion(self, text: str) -> str | None:
+        phrases = self.spec.exclusions.phrases
+        if self.task is not None:
+            phrases = (*phrases, *self.task.intent.exclusions.phrases)
+        return contains_phrase(text, phrases)
+
+    def _intent_exclusion(self, intent: IntentDefinition) -> tuple[Condition, str] | None:
+        for cond in (*self.spec.exclusions.conditions, *intent.exclusions.conditions):
+            if cond == "anonymous_caller" and self.caller_id.strip().lower() in ("", "anonymous", "unknown",
+                                                                                  "restricted"):
+                return "exclusion", "anonymous caller"
+            if cond == "after_hours" and not self._open_now():
+                return "after_hours", "outside business hours"
+        return None
+
+    def _open_now(self) -> bool:
+        hours = self.spec.business_hours
+        if hours is None or self.now is None:
+            return True
+        span = hours.days.get(_WEEKDAY_KEYS[self.now.weekday()], "closed")
+        if span == "closed":
+            return False
+        start, end = (time.fromisoformat(p) for p in span.split("-"))
+        return start <= self.now.time() < end
+
+    def _transfer(self, condition: Condition, *, detail: str = "", say: str | None = None) -> list[Action]:
+        intent = self.task.intent if self.task else self.last_intent
+        esc = resolve(self.map, intent, condition, detail)
+        context: dict[str, str] = {
+            "intent": intent.name if intent else "",
+            "summary": self._summary(),
+            "verified_identity": self._identity_summary(),
+            "reason": esc.reason,
+            "condition": condition,
+            "caller_id": self.caller_id,
+            "turns": str(self.turns),
+        }
+        values = self._values(self.task, speech=False)
+        for name in esc.context_fields:
+            if name in values:
+                context[f"slot.{name}" if "." not in name else name] = values[name]
+        after_hours = not self._open_now()
+        if after_hours:
+            context["after_hours"] = "true"
+        if say is None:
+            say = self.spec.prompts.after_hours if after_hours else self.spec.prompts.handoff
+        self.notes.append(f"handoff: {condition}")
+        self.ended = True
+        self.pending = None
+        return [Say(say, interruptible=False), Transfer(queue=esc.queue, reason=condition, context=context)]
+
+    def _goodbye(self, reason: str) -> list[Action]:
+        self.ended = True
+        self.notes.append(f"call ended: {reason}")
+        return [Say(self.spec.prompts.goodbye, interruptible=False), Hangup(reason)]
+
+    def _summary(self) -> str:
+        return "; ".join(self.notes[-10:])
+
+    def _identity_summary(self) -> str:
+        if self.verified == "none":
+            return "not verified"
+        who = self.identity_data.get("customer_id")
+        return f"{self.verified}" + (f" (customer {who})" if who else "")
+
+    def _finish(self, actions: list[Action]) -> list[Action]:
+        """Last step of every turn: the policy gate (transfer-only mode ends every turn in Transfer)."""
+        if self.policy.kill_switch and not self.ended:
+            transfer = self._transfer("kill_switch", say=self.spec.prompts.kill_switch)
+            assert isinstance(transfer[-1], Transfer)
+            return self.policy.gate([*actions, transfer[0]], transfer[-1])
+        return actions
+
+
+def _value_text(raw: Any, *, speech: bool, today: date) -> str | None:
+    """A tool-result value as text: canonical for tool arguments, spoken for templates."""
+    if raw is None or isinstance(raw, (dict, list)):
+        return None
+    if isinstance(raw, bool):
+        return ("yes" if raw else "no") if speech else str(raw).lower()
+    text = str(raw)
+    if not speech:
+        return text
+    try:
+        if len(text) == 10 and text[4] == "-":
+            return spoken_date(date.fromisoformat(text), today)
+        if len(text) in (5, 8) and text[2] == ":":
+            return spoken_time(time.fromisoformat(text))
+    except ValueError:
+        pass
+    if text.isdigit() and len(text) >= 4:
+        return spoken_digits(text)
+    return text.replace("_", " ")
+
+
+def _matches(value: Any, want: str | bool | list[str]) -> bool:
+    if isinstance(want, bool):
+        return value is want
+    if isinstance(want, list):
+        return str(value) in want
+    return str(value) == want

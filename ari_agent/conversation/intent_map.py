@@ -1,0 +1,553 @@
+"""The intent map: what the agent may do for callers, as YAML owned by the business, validated at load.
+
+Every intent names its owner, example phrasings, typed slots, the identity verification it needs,
+the tools it may call (an allowlist) and in which order, what it says, what it must complete (its
+output contract), where it hands off and why (its escalation contract), phrases that force a handoff
+(exclusions) and its latency budget. Map-wide settings hold the greeting, limits, queues, business
+hours, identity verification and the ``tools:`` section (validated with the integrations'
+``ToolsConfig`` when that package is installed).
+
+A broken map is refused with ``ConfigError(file, key_path, reason, line)``: the schema is checked
+first (unknown keys, wrong types), then the cross-field rules in ``_check_cross_fields``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ari_agent.conversation.nlu import IntentSpec
+from ari_agent.conversation.templates import GLOBAL_NAMES, NAMESPACES, TemplateError, placeholders
+from ari_agent.errors import ConfigError
+from ari_agent.yaml_source import LineIndex, format_key_path, load_yaml, load_yaml_text, validate
+
+DEMO_MAP_PATH = Path(__file__).resolve().parent.parent / "data" / "demo-intent-map.yaml"
+MAX_EXAMPLES = 10
+_IDENT = r"^[a-z][a-z0-9_]*$"
+_HOURS = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$")
+
+SlotType = Literal["digits", "number", "date", "time", "yes_no", "choice", "letters", "free_text"]
+Verification = Literal["none", "basic", "strong"]
+VERIFICATION_RANK: dict[str, int] = {"none": 0, "basic": 1, "strong": 2}
+# Why a call is handed to a person; escalation rules are keyed by these.
+Condition = Literal[
+    "caller_request", "no_match", "silence", "slot_unfilled", "verification_failed", "tool_error",
+    "output_contract", "confirmation_unclear", "restricted", "exclusion", "max_turns", "max_duration",
+    "kill_switch", "policy", "after_hours",
+]
+ExclusionCondition = Literal["anonymous_caller", "after_hours", "low_confidence"]
+# Tool error codes that are answers for the caller rather than failures (integrations/outcomes.py).
+RECOVERABLE_ERRORS = ("not_found", "rejected")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChoiceOption(_Model):
+    value: str = Field(min_length=1)
+    synonyms: tuple[str, ...] = ()
+
+
+class SlotSpec(_Model):
+    """One piece of information the agent collects from the caller."""
+
+    name: str = Field(pattern=_IDENT)
+    type: SlotType
+    prompt: str = Field(min_length=1)
+    reprompt: str | None = None  # said on a second try; default: "Sorry, I didn't get that. " + prompt
+    min_length: int | None = Field(None, ge=1, le=64)  # digits, letters
+    max_length: int | None = Field(None, ge=1, le=64)
+    min: int | None = None  # number
+    max: int | None = None
+    choices: tuple[ChoiceOption, ...] = ()
+    direction: Literal["future", "past", "any"] = "future"  # date: which way a yearless date resolves
+    alphanumeric: bool = False  # letters: digits may be spelled too (postcodes, references)
+    dtmf: bool = True  # digits: the keypad is accepted
+    timeout_s: float | None = Field(None, gt=0, le=60)
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _plain_choices(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"value": c} if isinstance(c, str) else c for c in v]
+        return v
+
+    @model_validator(mode="after")
+    def _type_fields(self) -> SlotSpec:
+        if self.type not in ("digits", "letters") and (self.min_length is not None or self.max_length is not None):
+            raise ValueError(f"min_length/max_length apply to digits and letters slots, not {self.type}")
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
+            raise ValueError(f"min_length {self.min_length} is greater than max_length {self.max_length}")
+        if self.type != "number" and (self.min is not None or self.max is not None):
+            raise ValueError(f"min/max apply to number slots, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        if self.alphanumeric and self.type != "letters":
+            raise ValueError("alphanumeric applies to letters slots")
+        if self.type == "choice" and len(self.choices) < 2:
+            raise ValueError("a choice slot needs at least two choices")
+        if self.type != "choice" and self.choices:
+            raise ValueError(f"choices apply to choice slots, not {self.type}")
+        return self
+
+    def choice_map(self) -> dict[str, tuple[str, ...]]:
+        return {c.value: c.synonyms for c in self.choices}
+
+
+class RecoverSpec(_Model):
+    """What to do when a tool answers with an error the caller can fix (``not_found``, ``rejected``):
+    say something, then ask for some slots again. Used once per step; a second failure hands off."""
+
+    say: str = Field(min_length=1)
+    ask_again: tuple[str, ...] = ()
+
+
+class StepSpec(_Model):
+    """One tool call. ``args`` values may be templates; ``confirm`` is the yes/no question asked
+    first (required when the tool writes); ``recover`` maps tool error codes to a recovery."""
+
+    tool: str = Field(min_length=1)
+    args: dict[str, str | int | float | bool] = {}
+    confirm: str | None = None
+    recover: dict[str, RecoverSpec] = {}
+
+    @field_validator("recover")
+    @classmethod
+    def _recoverable(cls, v: dict[str, RecoverSpec]) -> dict[str, RecoverSpec]:
+        for code in v:
+            if code not in RECOVERABLE_ERRORS:
+                raise ValueError(f"'{code}' is not a recoverable tool error ({', '.join(RECOVERABLE_ERRORS)})")
+        return v
+
+
+class AnswerVariant(_Model):
+    """One wording of the answer, used when the tool results match ``when`` (field -> value or
+    values); the first variant that matches and can be filled is said."""
+
+    when: dict[str, str | bool | list[str]] = {}
+    say: str = Field(min_length=1)
+
+
+class ResponsesSpec(_Model):
+    intro: str | None = None  # said when the intent is recognised
+    answer: tuple[AnswerVariant, ...] | None = None  # said when the intent completes (a string or variants)
+    declined: str = "Okay, I haven't changed anything."
+    submitted: str | None = None  # said when a write was queued rather than done
+    handoff: str | None = None  # said before a transfer
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _plain_answer(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [{"say": v}]
+        return v
+
+
+class OutputContract(_Model):
+    completes: str = Field(min_length=1)  # what the call must have achieved for this intent
+    requires: tuple[str, ...] = ()  # result fields the tool(s) must return; missing -> handoff
+    optional: tuple[str, ...] = ()  # result fields templates may use when present
+
+
+class EscalationRule(_Model):
+    when: Condition
+    queue: str | None = None
+    reason: str | None = None
+
+
+class EscalationSpec(_Model):
+    queue: str | None = None  # this intent's handoff queue (default: the fallback queue)
+    context: tuple[str, ...] = ()  # slots / result./identity. fields attached to the handoff
+    rules: tuple[EscalationRule, ...] = ()
+
+
+class ExclusionSpec(_Model):
+    phrases: tuple[str, ...] = ()  # heard anywhere in a turn -> handoff
+    conditions: tuple[ExclusionCondition, ...] = ()
+
+
+class LatencyBudget(_Model):
+    first_response_ms: int = Field(1200, ge=50, le=10000)
+    tool_call_ms: int = Field(700, ge=50, le=30000)
+
+
+class IntentDefinition(_Model):
+    name: str = Field(pattern=_IDENT)
+    owner: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    enabled: bool = True
+    examples: tuple[str, ...] = Field(min_length=1)
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()  # regular expressions that select this intent
+    restricted: bool = False
+    handoff: Literal["never", "always"] = "never"
+    verification: Verification = "none"
+    slots: tuple[SlotSpec, ...] = ()
+    tools: tuple[str, ...] = ()  # allowlist
+    steps: tuple[StepSpec, ...] = ()
+    responses: ResponsesSpec = ResponsesSpec()
+    output_contract: OutputContract
+    escalation: EscalationSpec = EscalationSpec()
+    exclusions: ExclusionSpec = ExclusionSpec()
+    latency_budget: LatencyBudget = LatencyBudget()
+
+    def slot(self, name: str) -> SlotSpec | None:
+        return next((s for s in self.slots if s.name == name), None)
+
+
+class Limits(_Model):
+    reprompts: int = Field(2, ge=0, le=5)  # re-asks of one question before handoff
+    no_match: int = Field(1, ge=0, le=5)  # clarifications of an unknown request before handoff
+    silence: int = Field(1, ge=0, le=5)  # silence re-prompts before handoff
+    max_turns: int = Field(30, ge=2, le=200)
+    silence_timeout_s: float = Field(6.0, gt=0, le=60)
+    digits_timeout_s: float = Field(8.0, gt=0, le=60)
+    min_confidence: float = Field(0.0, ge=0, le=1)  # recogniser confidence below this = not heard
+
+
+class Prompts(_Model):
+    anything_else: str = "Is there anything else I can help you with?"
+    what_else: str = "What else can I help you with?"
+    goodbye: str = "Thank you for calling. Goodbye!"
+    handoff: str = "Let me connect you with a colleague who can help."
+    clarify: str = "Sorry, I didn't quite catch what you need. You can ask about {capabilities}."
+    not_understood: str = "Sorry, I didn't get that."
+    silence: str = "Are you still there?"
+    confirm_unclear: str = "Please answer yes or no."
+    start_over: str = "Okay, let's start again. How can I help?"
+    kill_switch: str = "Please hold while I connect you with a colleague."
+    after_hours: str = "Our team is away right now; I'll put you through to leave a message."
+
+
+class BusinessHours(_Model):
+    days: dict[Weekday, str]
+    spoken: str = Field(min_length=1)  # how the agent says them: {business_hours}
+
+    @field_validator("days")
+    @classmethod
+    def _ranges(cls, v: dict[str, str]) -> dict[str, str]:
+        for day, span in v.items():
+            if not _HOURS.match(span):
+                raise ValueError(f"{day}: '{span}' is not 'HH:MM-HH:MM' or 'closed'")
+        return v
+
+
+class VerificationLevel(_Model):
+    slots: tuple[SlotSpec, ...] = Field(min_length=1)
+    # the verification tool's arguments (templates over {identity.<slot>}); default: slot name -> value
+    args: dict[str, str] = {}
+    intro: str = "Before I can help with that, I need to verify your identity."
+
+
+class VerificationSpec(_Model):
+    tool: str = Field(min_length=1)
+    attempts: int = Field(2, ge=1, le=5)
+    returns: tuple[str, ...] = ()  # identity fields the tool returns (customer_id, name, ...)
+    failed: str = "Sorry, those details don't match our records."
+    basic: VerificationLevel
+    strong: VerificationLevel
+
+
+class IntentMapSpec(_Model):
+    version: Literal[1]
+    business_name: str = "us"
+    greeting: str = Field(min_length=1)
+    date_order: Literal["MDY", "DMY"] = "MDY"
+    queues: tuple[str, ...] = Field(min_length=1)
+    fallback_queue: str
+    limits: Limits = Limits()
+    prompts: Prompts = Prompts()
+    business_hours: BusinessHours | None = None
+    verification: VerificationSpec | None = None
+    exclusions: ExclusionSpec = ExclusionSpec()
+    tools: dict[str, Any] = {}
+    intents: tuple[IntentDefinition, ...] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """What the engine needs to know of a tool: whether calling it changes something."""
+
+    name: str
+    write: bool = False
+    async_write: bool = False
+
+
+@dataclass(frozen=True)
+class IntentMap:
+    """A validated intent map."""
+
+    spec: IntentMapSpec
+    tools: Mapping[str, ToolInfo]
+    source: str = "<memory>"
+    tools_config: Any = None  # the integrations' ToolsConfig when that package is installed
+
+    @property
+    def intents(self) -> tuple[IntentDefinition, ...]:
+        return self.spec.intents
+
+    def intent(self, name: str) -> IntentDefinition | None:
+        return next((i for i in self.spec.intents if i.name == name), None)
+
+    def nlu_intents(self) -> list[IntentSpec]:
+        """The enabled intents as the classifier sees them."""
+        return [IntentSpec(i.name, i.examples, i.keywords) for i in self.spec.intents if i.enabled]
+
+
+# ------------------------------------------------------------------ loading
+
+
+def load_intent_map(path: str | Path = DEMO_MAP_PATH) -> IntentMap:
+    """Load and validate the intent map at ``path``; raises ConfigError naming file:line and key."""
+    data, index = load_yaml(path)
+    return intent_map_from_data(data, str(path), index)
+
+
+def parse_intent_map(text: str, file: str = "<string>") -> IntentMap:
+    data, index = load_yaml_text(text, file)
+    return intent_map_from_data(data, file, index)
+
+
+def intent_map_from_data(data: Any, file: str, index: LineIndex | None = None) -> IntentMap:
+    idx = index or LineIndex()
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "an intent map is a mapping with 'version', 'greeting', 'queues', 'intents'",
+                          line=idx.line_of(()))
+    try:
+        spec = validate(IntentMapSpec, data, file, idx)
+    except ConfigError as exc:
+        reason = exc.reason.removeprefix("Value error, ")
+        raise ConfigError(exc.file, exc.key_path, reason, line=exc.line) from None
+    tools_config, tools = _tools(spec.tools, file, idx)
+    _Checker(spec, tools, file, idx).run()
+    return IntentMap(spec=spec, tools=tools, source=file, tools_config=tools_config)
+
+
+def _tools_config_model() -> type[BaseModel] | None:
+    try:
+        module = importlib.import_module("ari_agent.integrations.tools_config")
+    except ImportError:
+        return None
+    model = getattr(module, "ToolsConfig", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _tools(raw: dict[str, Any], file: str, idx: LineIndex) -> tuple[Any, dict[str, ToolInfo]]:
+    """Validate the ``tools:`` section and extract the write flags."""
+    model = _tools_config_model()
+    config: Any = None
+    if model is not None:
+        try:
+            config = model.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ["tools", *(p for p in err["loc"] if isinstance(p, (str, int)))]
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check spelling)"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            raise ConfigError(file, format_key_path(loc), msg, line=idx.line_of(loc)) from None
+    tools: dict[str, ToolInfo] = {}
+    entries = raw.get("definitions", {})
+    if not isinstance(entries, dict):
+        raise ConfigError(file, "tools.definitions", "a mapping of tool name to its definition",
+                          line=idx.line_of(["tools", "definitions"]))
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            loc = ["tools", "definitions", name]
+            raise ConfigError(file, format_key_path(loc), "a tool is a mapping (method, url, ...)",
+                              line=idx.line_of(loc))
+        tools[str(name)] = ToolInfo(str(name), bool(entry.get("write", False)), bool(entry.get("async_write", False)))
+    return config, tools
+
+
+# ------------------------------------------------------------------ cross-field rules
+
+
+class _Checker:
+    def __init__(self, spec: IntentMapSpec, tools: Mapping[str, ToolInfo], file: str, idx: LineIndex) -> None:
+        self.spec = spec
+        self.tools = tools
+        self.file = file
+        self.idx = idx
+
+    def fail(self, path: Sequence[str | int], reason: str) -> ConfigError:
+        return ConfigError(self.file, format_key_path(path), reason, line=self.idx.line_of(path))
+
+    def run(self) -> None:
+        spec = self.spec
+        if spec.fallback_queue not in spec.queues:
+            raise self.fail(["fallback_queue"], f"queue '{spec.fallback_queue}' is not listed in 'queues'")
+        if len(set(spec.queues)) != len(spec.queues):
+            raise self.fail(["queues"], "a queue is listed twice")
+        if spec.verification is not None:
+            self.check_tool_defined(["verification", "tool"], spec.verification.tool)
+            for level in ("basic", "strong"):
+                lvl: VerificationLevel = getattr(spec.verification, level)
+                self.check_slots(["verification", level, "slots"], lvl.slots)
+                names = {s.name for s in lvl.slots}
+                for key, value in lvl.args.items():
+                    path: list[str | int] = ["verification", level, "args", key]
+                    self.check_template(path, value, slots=(), result_fields=(), identity=True)
+                    for ph in placeholders(value):
+                        if ph.startswith("identity.") and ph.split(".", 1)[1] not in names:
+                            raise self.fail(path, f"'{ph}' is not a slot of the {level} level")
+        for key in ("greeting",):
+            self.check_template([key], getattr(spec, key), slots=(), result_fields=(), identity=False)
+        seen: dict[str, int] = {}
+        for i, intent in enumerate(spec.intents):
+            base: list[str | int] = ["intents", i]
+            if intent.name in seen:
+                raise self.fail([*base, "name"],
+                                f"duplicate intent name '{intent.name}' (first at intents[{seen[intent.name]}])")
+            seen[intent.name] = i
+            self.check_intent(base, intent)
+
+    def check_tool_defined(self, path: list[str | int], tool: str) -> None:
+        if tool not in self.tools:
+            known = ", ".join(sorted(self.tools)) or "none"
+            raise self.fail(path, f"tool '{tool}' is not defined in 'tools' (defined: {known})")
+
+    def check_queue(self, path: list[str | int], queue: str | None) -> None:
+        if queue is not None and queue not in self.spec.queues:
+            raise self.fail(path, f"queue '{queue}' is not listed in 'queues' ({', '.join(self.spec.queues)})")
+
+    def check_slots(self, path: list[str | int], slots: Sequence[SlotSpec]) -> None:
+        names: set[str] = set()
+        for j, slot in enumerate(slots):
+            if slot.name in names:
+                raise self.fail([*path, j, "name"], f"duplicate slot name '{slot.name}'")
+            if slot.name in NAMESPACES or slot.name in GLOBAL_NAMES:
+                raise self.fail([*path, j, "name"], f"'{slot.name}' is reserved for templates")
+            names.add(slot.name)
+
+    def identity_fields(self) -> set[str]:
+        v = self.spec.verification
+        if v is None:
+            return set()
+        return {s.name for s in (*v.basic.slots, *v.strong.slots)} | set(v.returns) | {"level"}
+
+    def check_template(
+        self, path: list[str | int], template: str | None, *, slots: Sequence[str],
+        result_fields: Sequence[str], identity: bool,
+    ) -> None:
+        if template is None:
+            return
+        try:
+            names = placeholders(template)
+        except TemplateError as exc:
+            raise self.fail(path, f"bad template: {exc}") from None
+        for name in names:
+            if name in GLOBAL_NAMES:
+                if name == "business_hours" and self.spec.business_hours is None:
+                    raise self.fail(path, "template uses {business_hours} but 'business_hours' is not set")
+                continue
+            head, _, field = name.partition(".")
+            if field and head == "result":
+                if field not in result_fields:
+                    raise self.fail(path, f"template references result field '{field}' not declared in "
+                                          "output_contract.requires/optional")
+            elif field and head == "identity":
+                if not identity:
+                    raise self.fail(path, f"template references '{name}' but the intent needs no verification")
+                if field not in self.identity_fields():
+                    raise self.fail(path, f"template references unknown identity field '{field}'")
+            elif field:
+                raise self.fail(path, f"unknown template namespace '{head}' (use result. or identity.)")
+            elif name not in slots:
+                known = ", ".join(slots) or "none"
+                raise self.fail(path, f"template references unknown slot '{name}' (slots: {known})")
+
+    def check_intent(self, base: list[str | int], intent: IntentDefinition) -> None:
+        spec = self.spec
+        if len(intent.examples) > MAX_EXAMPLES:
+            raise self.fail([*base, "examples"], f"at most {MAX_EXAMPLES} examples per intent "
+                                                 f"(found {len(intent.examples)}): keep the best, vary them")
+        for k, pattern in enumerate(intent.patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.fail([*base, "patterns", k], f"invalid regular expression: {exc}") from None
+        self.check_slots([*base, "slots"], intent.slots)
+        for k, tool in enumerate(intent.tools):
+            self.check_tool_defined([*base, "tools", k], tool)
+        if intent.verification != "none" and spec.verification is None:
+            raise self.fail([*base, "verification"], f"'{intent.verification}' verification needs the map-wide "
+                                                     "'verification' section")
+        if intent.restricted and intent.handoff != "always" and intent.verification != "strong":
+            raise self.fail([*base, "restricted"], "a restricted intent must have 'handoff: always' or "
+                                                   "'verification: strong'")
+        if intent.handoff == "always" and intent.steps:
+            raise self.fail([*base, "steps"], "an intent that always hands off calls no tools")
+        if intent.handoff == "never" and intent.responses.answer is None:
+            raise self.fail([*base, "responses", "answer"], "required: what the agent says when the intent "
+                                                            "completes")
+        slot_names = [s.name for s in intent.slots]
+        result_fields = (*intent.output_contract.requires, *intent.output_contract.optional)
+        identity = intent.verification != "none"
+        if intent.verification != "none" and spec.verification is not None:
+            identity_tool = spec.verification.tool
+            if identity_tool not in intent.tools:
+                raise self.fail([*base, "tools"], f"verification needs the tool '{identity_tool}' in this "
+                                                  "intent's tools allowlist")
+        for j, step in enumerate(intent.steps):
+            path: list[str | int] = [*base, "steps", j]
+            self.check_tool_defined([*path, "tool"], step.tool)
+            if step.tool not in intent.tools:
+                raise self.fail([*path, "tool"], f"tool '{step.tool}' is not in this intent's tools allowlist")
+            if self.tools[step.tool].write and step.confirm is None:
+                raise self.fail([*path, "confirm"], f"tool '{step.tool}' writes: a confirm question is required")
+            self.check_template([*path, "confirm"], step.confirm, slots=slot_names,
+                                result_fields=result_fields, identity=identity)
+            for code, recover in step.recover.items():
+                self.check_template([*path, "recover", code, "say"], recover.say, slots=slot_names,
+                                    result_fields=result_fields, identity=identity)
+                for k, name in enumerate(recover.ask_again):
+                    if name not in slot_names:
+                        raise self.fail([*path, "recover", code, "ask_again", k], f"'{name}' is not a slot of "
+                                                                                  "this intent")
+            for key, value in step.args.items():
+                if isinstance(value, str):
+                    self.check_template([*path, "args", key], value, slots=slot_names,
+                                        result_fields=result_fields, identity=identity)
+        for key in ("intro", "declined", "submitted", "handoff"):
+            self.check_template([*base, "responses", key], getattr(intent.responses, key), slots=slot_names,
+                                result_fields=result_fields, identity=identity)
+        answer_path: list[str | int] = [*base, "responses", "answer"]
+        for k, variant in enumerate(intent.responses.answer or ()):
+            # a plain-string answer is one variant in the model but no list in the file
+            plain = self.idx.line_of([*answer_path, k]) == self.idx.line_of(answer_path) and k == 0 \
+                and len(intent.responses.answer or ()) == 1 and not variant.when
+            self.check_template(answer_path if plain else [*answer_path, k, "say"], variant.say, slots=slot_names,
+                                result_fields=result_fields, identity=identity)
+            for fld in variant.when:
+                if fld not in result_fields:
+                    raise self.fail([*base, "responses", "answer", k, "when", fld],
+                                    f"'{fld}' is not a result field declared in output_contract")
+        for j, slot in enumerate(intent.slots):
+            for key in ("prompt", "reprompt"):
+                self.check_template([*base, "slots", j, key], getattr(slot, key), slots=slot_names,
+                                    result_fields=(), identity=identity)
+        self.check_queue([*base, "escalation", "queue"], intent.escalation.queue)
+        for k, rule in enumerate(intent.escalation.rules):
+            self.check_queue([*base, "escalation", "rules", k, "queue"], rule.queue)
+        for k, ctx in enumerate(intent.escalation.context):
+            head, _, field = ctx.partition(".")
+            ok = (ctx in slot_names) or (head == "result" and field in result_fields) or (
+                head == "identity" and identity and field in self.identity_fields())
+            if not ok:
+                raise self.fail([*base, "escalation", "context", k], f"context '{ctx}' is not a slot, declared "
+                                                                     "result field or identity field")
+        if intent.handoff == "always" and intent.escalation.queue is None and not any(
+            r.when == "restricted" and r.queue for r in intent.escalation.rules
+        ):
+            raise self.fail([*base, "escalation"], "an intent that always hands off must name its queue")

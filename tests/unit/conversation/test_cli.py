@@ -1,0 +1,97 @@
+"""``ari-agent chat`` (scripted, against the real demo backend in-process) and ``ari-agent classify``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from ari_agent.cli import chat, classify
+from ari_agent.conversation.intent_map import IntentMap
+from ari_agent.errors import AriAgentError
+
+from .conftest import DATA
+
+SCRIPTS = sorted((DATA / "scripts").glob("*.txt"))
+pytest.importorskip("ari_agent.integrations.demo_backend")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ari-agent")
+    sub = parser.add_subparsers(dest="command")
+    chat.register(sub)
+    classify.register(sub)
+    return parser
+
+
+def _run_script(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    text = path.read_text(encoding="utf-8")
+    flags = re.search(r"^# flags: (.*)$", text, re.M)
+    argv = ["chat", "--script", str(path), "--today", "2026-03-04", *extra]
+    argv += shlex.split(flags.group(1)) if flags else []
+    args = _parser().parse_args(argv)
+    assert args.func(args) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_chat_script_end_to_end(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _run_script(path, capsys, "--lexical")
+    expected = re.findall(r"^# expect: (.*)$", path.read_text(encoding="utf-8"), re.M)
+    assert expected
+    for line in expected:
+        assert line in out, f"{path.name}: missing {line!r} in\n{out}"
+    assert out.count("AGENT ") >= 1
+
+
+def test_chat_with_the_default_classifier(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _run_script(DATA / "scripts" / "order_status.txt", capsys)
+    assert "has shipped with UPS" in out and "[HANGUP: completed]" in out
+
+
+def test_chat_refuses_a_bad_script_line(tmp_path: Path) -> None:
+    script = tmp_path / "bad.txt"
+    script.write_text("hello\n#dtmf 12x\n")
+    args = _parser().parse_args(["chat", "--script", str(script)])
+    with pytest.raises(AriAgentError, match=r"bad.txt:2: #dtmf needs keys"):
+        args.func(args)
+
+
+def test_chat_refuses_a_broken_map(tmp_path: Path) -> None:
+    args = _parser().parse_args(["chat", "--map", str(DATA / "broken_maps" / "queue_missing.yaml")])
+    with pytest.raises(AriAgentError, match=r"queue_missing.yaml:30: intents\[0\].escalation.queue"):
+        args.func(args)
+
+
+def test_classify_stream(demo_map: IntentMap) -> None:
+    from datetime import date
+
+    lines = "\n".join([
+        "can you track order number four five six seven",
+        "I need to move my appointment to next Tuesday at half past three",
+        "what's the weather like on Mars",
+        "",
+        "I'd like to pay my bill",
+    ])
+    out = io.StringIO()
+    n = classify.classify_stream(demo_map, io.StringIO(lines), out, today=date(2026, 3, 4), lexical=True)
+    records = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert n == 4 and [set(r) for r in records] == [{"text", "intent", "confidence", "slots"}] * 4
+    assert records[0]["intent"] == "order_status" and records[0]["slots"] == {"order_number": "4567"}
+    assert records[1]["intent"] == "appointment_reschedule"
+    assert records[1]["slots"] == {"new_date": "2026-03-10", "new_time": "15:30"}
+    assert records[2]["intent"] is None and records[2]["slots"] == {} and records[2]["confidence"] == 0.0
+    assert records[3]["intent"] == "bill_payment" and 0 < records[3]["confidence"] <= 1
+
+
+def test_classify_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("where is my order\n"))
+    args = _parser().parse_args(["classify", "--lexical", "--today", "2026-03-04"])
+    assert args.func(args) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["text"] == "where is my order" and record["intent"] == "order_status"

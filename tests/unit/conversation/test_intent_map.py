@@ -1,0 +1,112 @@
+"""The intent map: the demo map loads; broken maps are refused with file:line, key path and reason."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ari_agent.conversation.intent_map import (
+    DEMO_MAP_PATH,
+    IntentMap,
+    load_intent_map,
+    parse_intent_map,
+)
+from ari_agent.errors import ConfigError
+
+from .conftest import DATA
+
+BROKEN = sorted((DATA / "broken_maps").glob("*.yaml"))
+
+
+def _expectations(path: Path) -> tuple[int, str, str]:
+    text = path.read_text(encoding="utf-8")
+    line = next(i for i, raw in enumerate(text.splitlines(), 1) if "# <-- error" in raw)
+    key = re.search(r"^# expect-key: ?(.*)$", text, re.M)
+    reason = re.search(r"^# expect-reason: (.*)$", text, re.M)
+    assert key is not None and reason is not None, path
+    return line, key.group(1).strip(), reason.group(1).strip()
+
+
+def test_there_are_at_least_ten_broken_maps() -> None:
+    assert len(BROKEN) >= 10
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_map_is_refused_with_line_key_and_reason(path: Path) -> None:
+    line, key, reason = _expectations(path)
+    with pytest.raises(ConfigError) as info:
+        load_intent_map(path)
+    err = info.value
+    assert err.file == str(path)
+    assert err.line == line, f"{err} (wanted line {line})"
+    assert err.key_path == key, str(err)
+    assert reason in err.reason, str(err)
+    assert str(err).startswith(f"{path}:{line}: ")  # one line a person can act on, no traceback
+
+
+def test_minimal_map_is_valid() -> None:
+    m = load_intent_map(DATA / "minimal-map.yaml")
+    assert [i.name for i in m.intents] == ["order_status"]
+    assert m.tools["lookup_order"].write is False
+
+
+def test_demo_map_loads_with_every_intent(demo_map: IntentMap) -> None:
+    names = {i.name for i in demo_map.intents}
+    assert names == {"order_status", "appointment_confirm", "appointment_reschedule", "faq_hours", "faq_address",
+                     "account_unlock", "bill_payment", "speak_to_human"}
+    assert set(demo_map.spec.queues) == {"support", "billing"}
+    assert demo_map.spec.fallback_queue == "support"
+    unlock = demo_map.intent("account_unlock")
+    assert unlock is not None and unlock.restricted and unlock.verification == "strong"
+    bill = demo_map.intent("bill_payment")
+    assert bill is not None and bill.restricted and bill.handoff == "always" and bill.escalation.queue == "billing"
+    reschedule = demo_map.intent("appointment_reschedule")
+    assert reschedule is not None and {s.type for s in reschedule.slots} == {"date", "time"}
+    assert all(demo_map.tools[s.tool].write is False or s.confirm for i in demo_map.intents for s in i.steps)
+    order = demo_map.intent("order_status")
+    assert order is not None and order.slots[0].min_length == 4 and order.slots[0].max_length == 8
+
+
+def test_demo_map_path_is_packaged() -> None:
+    assert DEMO_MAP_PATH.name == "demo-intent-map.yaml" and DEMO_MAP_PATH.exists()
+
+
+def test_nlu_intents_skip_disabled() -> None:
+    text = (DATA / "minimal-map.yaml").read_text().replace(
+        "    description: \"Order status.\"", "    description: \"Order status.\"\n    enabled: false")
+    m = parse_intent_map(text, "m.yaml")
+    assert m.nlu_intents() == []
+
+
+def test_missing_file_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_intent_map("/nonexistent/map.yaml")
+
+
+def test_root_must_be_a_mapping() -> None:
+    with pytest.raises(ConfigError, match="a mapping"):
+        parse_intent_map("- just a list\n", "x.yaml")
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "reason"),
+    [
+        (("{result.status}", "{identity.customer_id}"), "intents[0].responses.answer",
+         "needs no verification"),
+        (("    tools: [lookup_order]", "    tools: [lookup_order, nope]"), "intents[0].tools[1]", "not defined"),
+        (('      answer: "Order {order_number} is {result.status}."', '      answer: "Order {order_number"'),
+         "intents[0].responses.answer", "bad template"),
+        (("        prompt: \"What's your order number?\"", "        prompt: \"What's your {result.x}?\""),
+         "intents[0].slots[0].prompt", "result field 'x'"),
+        (("      - name: order_number", "      - name: result"), "intents[0].slots[0].name", "reserved"),
+    ],
+)
+def test_more_cross_field_rules(change: tuple[str, str], key: str, reason: str) -> None:
+    text = (DATA / "minimal-map.yaml").read_text()
+    assert change[0] in text
+    with pytest.raises(ConfigError) as info:
+        parse_intent_map(text.replace(change[0], change[1]), "m.yaml")
+    assert info.value.key_path == key and reason in info.value.reason, str(info.value)
+    assert info.value.line is not None
