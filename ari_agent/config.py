@@ -61,6 +61,18 @@ class AgentConfig(Section):
     handoff_extension: str = "support"
 
 
+class ConversationConfig(Section):
+    """The voice conversation: which intent map, where its tools live."""
+
+    # "voice": the full speech loop; "greet_and_listen": greet, record the caller (media checks).
+    mode: Literal["voice", "greet_and_listen"] = "voice"
+    intent_map: Path | None = None  # None: the bundled demo map
+    # Overrides the intent map's tools.base_url (e.g. the demo backend's address).
+    tools_base_url: str | None = None
+    ack_text: str = "One moment while I check that."
+    tool_timeout_s: float = Field(8.0, gt=0)
+
+
 class TtsConfig(Section):
     engine: Literal["espeak-ng"] = "espeak-ng"
     voice: str = "en-us"
@@ -93,6 +105,7 @@ class Config(Section):
     ari: AriConfig = AriConfig()
     media: MediaConfig = MediaConfig()
     agent: AgentConfig = AgentConfig()
+    conversation: ConversationConfig = ConversationConfig()
     tts: TtsConfig = TtsConfig()
     redis: RedisConfig = RedisConfig()
     pbx: PbxConfig = PbxConfig()

@@ -10,21 +10,35 @@ mkdir -p "$STATE"
 
 ari-agent pbx up
 
-if [ -f "$STATE/agent.pid" ] && kill -0 "$(cat "$STATE/agent.pid")" 2>/dev/null; then
-  echo "agent: already running (pid $(cat "$STATE/agent.pid"))"
-else
-  nohup ari-agent run >>"$STATE/agent.log" 2>&1 &
-  echo $! >"$STATE/agent.pid"
-  echo "agent: started (pid $!), log $STATE/agent.log"
-fi
-ari-agent doctor
+# start_bg NAME CMD...: start a background service once, remembering its pid.
+start_bg() {
+  local name=$1; shift
+  if [ -f "$STATE/$name.pid" ] && kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null; then
+    echo "$name: already running (pid $(cat "$STATE/$name.pid"))"
+  else
+    nohup "$@" >>"$STATE/$name.log" 2>&1 &
+    echo $! >"$STATE/$name.pid"
+    echo "$name: started (pid $!), log $STATE/$name.log"
+  fi
+}
+# The demo CRM the demo intent map's tools call (orders, appointments, identity, FAQ).
+start_bg backend ari-agent backend --port 8700 --db "$STATE/demo-backend.sqlite3"
+start_bg agent ari-agent run
+for _ in $(seq 1 100); do
+  ari-agent doctor --require-agent >/dev/null 2>&1 && break
+  sleep 0.3
+done
+ari-agent doctor --require-agent
 
-# A demo caller: a synthetic voice asks about an order; the agent greets it and records what it says.
-flite -voice rms -t "Hi there. I would like to check the status of my order, please." -o "$STATE/demo-caller.wav"
-ari-agent call --wav "$STATE/demo-caller.wav"
+# A demo call: a synthetic caller (flite voice) asks where its order is, gives the number, says goodbye.
+# Recorded on the caller's side by Asterisk: heard.wav is what the caller heard from the agent.
+ari-agent call --say "Hi, I'd like to check the status of my order please." \
+               --say "four five six seven" --say "No, that's all, thank you."
+echo "The agent's side of that call: $STATE/agent.log"
 cat <<EOT
 
 The agent is serving calls (pid $(cat "$STATE/agent.pid"), log $STATE/agent.log).
-Place another test call:   .venv/bin/ari-agent call --wav YOUR.wav
-Stop everything:           kill \$(cat $STATE/agent.pid); .venv/bin/ari-agent pbx down
+Another demo call:   .venv/bin/ari-agent call --say "What are your opening hours?" --say "No thanks, goodbye."
+Type to the agent:   .venv/bin/ari-agent chat
+Stop everything:     kill \$(cat $STATE/agent.pid) \$(cat $STATE/backend.pid); .venv/bin/ari-agent pbx down
 EOT

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ari_agent.call.greeting import GreetAndListen
 from ari_agent.call.manager import CallManager
+from ari_agent.call.voice_loop import VoiceConversation, VoiceLoopSettings, VoiceServices
 from ari_agent.config import Config
 from ari_agent.speech.tts import EspeakNg, PromptCache
 from ari_agent.telephony.ari import AriClient
@@ -18,7 +21,29 @@ def prompt_cache(cfg: Config) -> PromptCache:
     return PromptCache(EspeakNg(cfg.tts.voice, cfg.tts.rate_wpm), cfg.tts.cache_dir)
 
 
+async def build_voice_services(cfg: Config) -> VoiceServices:
+    """Load the intent map, build the classifier, open the tool runner, render fixed prompts."""
+    from ari_agent.conversation.intent_map import DEMO_MAP_PATH, load_intent_map
+    from ari_agent.conversation.nlu import build_classifier
+    from ari_agent.integrations.runner import ToolRunner
+
+    intent_map = await asyncio.to_thread(load_intent_map, cfg.conversation.intent_map or DEMO_MAP_PATH)
+    classifier = await asyncio.to_thread(build_classifier, intent_map.nlu_intents())
+    tools = ToolRunner(intent_map.tools_config, base_url=cfg.conversation.tools_base_url, redis_url=cfg.redis.url)
+    settings = VoiceLoopSettings(ack_text=cfg.conversation.ack_text, tool_timeout_s=cfg.conversation.tool_timeout_s)
+    prompts = prompt_cache(cfg)
+    services = VoiceServices(intent_map, classifier, tools, prompts, prompts.tts, settings)
+    await services.warm()
+    return services
+
+
 async def build_call_manager(cfg: Config, *, record_lateness: bool = False) -> CallManager:
+    if cfg.conversation.mode == "voice":
+        services = await build_voice_services(cfg)
+        manager = CallManager(cfg, ari_client(cfg), lambda: VoiceConversation(services),
+                              record_lateness=record_lateness)
+        manager.on_close.append(services.tools.aclose)
+        return manager
     prompts = prompt_cache(cfg)
     await prompts.warm([cfg.agent.greeting])
     greeting = prompts.get(cfg.agent.greeting)

@@ -8,7 +8,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
 from ari_agent.config import Config
@@ -45,6 +45,7 @@ class CallManager:
         self._routes: dict[str, CallSession] = {}
         self._expected: dict[str, asyncio.Future[StasisStart]] = {}
         self.stream: AriEventStream | None = None
+        self.on_close: list[Callable[[], Awaitable[None]]] = []
         self.calls_started = 0
         self.events_seen = 0
 
@@ -154,3 +155,6 @@ class CallManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.ticker.close()
+        for hook in self.on_close:
+            with contextlib.suppress(Exception):
+                await hook()

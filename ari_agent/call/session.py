@@ -141,6 +141,11 @@ class CallSession:
             await self._converse()
         except CallEnded:
             pass
+        except asyncio.CancelledError:
+            # The agent is shutting down: callers still on the line go to a human, not to silence.
+            self.outcome.ended_by = "error"
+            await self._handoff_on_failure("agent_shutdown")
+            raise
         except (AriError, AriUnreachable, OSError) as exc:
             log.error("call %s: %s", self.call_id, exc)
             if self.outcome.ended_by == "unknown":

@@ -20,6 +20,17 @@ def register(sub: Any) -> None:
     media.add_argument("--calls", type=int, default=1)
     media.add_argument("--work-dir", type=Path, default=None)
     media.set_defaults(func=handle_media)
+    nlu = bsub.add_parser("nlu", help="NLU accuracy (test set) and engine CPU per turn, classification included")
+    nlu.add_argument("--map", type=Path, default=None)
+    nlu.add_argument("--testset", type=Path, default=None)
+    nlu.add_argument("--turns", type=int, default=1000)
+    nlu.set_defaults(func=handle_nlu)
+    lat = bsub.add_parser("latency", help="turn latency and barge-in stop time from caller-side recordings")
+    lat.add_argument("--calls", type=int, default=1)
+    lat.add_argument("--work-dir", type=Path, default=None)
+    lat.add_argument("--rounds", type=int, default=1, help="rounds of N concurrent calls, one after another")
+    lat.add_argument("--plot", type=Path, default=None, help="PNG of the latency distribution")
+    lat.set_defaults(func=handle_latency)
 
 
 def handle_media(args: argparse.Namespace) -> int:
@@ -34,3 +45,24 @@ async def _media(cfg: Any, calls: int, work: Path) -> dict[str, Any]:
     from ari_agent.ops.bench_media import run_media_bench
 
     return await run_media_bench(cfg, calls, work)
+
+
+def handle_latency(args: argparse.Namespace) -> int:
+    from ari_agent.ops.bench_latency import run_latency_bench
+
+    cfg = config_from(args)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ari-agent-bench-"))
+    plot = args.plot or work / "latency.png"
+    result = asyncio.run(run_latency_bench(cfg, args.calls, work, plot, args.rounds))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def handle_nlu(args: argparse.Namespace) -> int:
+    from ari_agent.conversation.benchmark import engine_turn_benchmark
+    from ari_agent.conversation.nlu import benchmark as nlu_bench
+
+    nlu = nlu_bench.run_nlu_benchmark(args.map or nlu_bench.DEFAULT_MAP, args.testset or nlu_bench.DEFAULT_TESTSET)
+    engine = engine_turn_benchmark(args.turns)
+    print(json.dumps({"nlu": nlu, "engine_turn": engine}, indent=2, default=str))
+    return 0

@@ -11,11 +11,19 @@ from typing import Any
 from ari_agent.cli.common import ari_client, config_from
 from ari_agent.config import Config
 from ari_agent.ops.test_caller import TestCaller, TestCallResult
+from ari_agent.ops.voices import synthesize_caller
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("call", help="place a test call: the caller plays a WAV and records what it hears")
-    p.add_argument("--wav", required=True, type=Path, help="what the caller says (mono 16-bit WAV, any rate)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--wav", type=Path, help="what the caller says (mono 16-bit WAV, any rate)")
+    what.add_argument("--say", action="append", metavar="TEXT",
+                      help="a caller utterance, synthesised (repeat for a conversation: each is spoken after "
+                           "the agent's prompt ends)")
+    p.add_argument("--voice", default="flite:rms",
+                   help="caller voice for --say: flite:rms|slt|awb|kal16, espeak:en-us")
+    p.add_argument("--barge-in", action="store_true", help="speak the first --say utterance over the greeting")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--pre-wait", type=float, default=1.0, help="seconds before the caller speaks")
     p.add_argument("--tail-wait", type=float, default=6.0, help="seconds the caller listens after speaking")
@@ -26,7 +34,14 @@ def register(sub: Any) -> None:
 
 async def place(cfg: Config, args: argparse.Namespace) -> TestCallResult:
     async with ari_client(cfg) as ari:
-        return await TestCaller(ari, cfg.pbx).place(
+        caller = TestCaller(ari, cfg.pbx)
+        if args.say:
+            voice_dir = cfg.tts.cache_dir.parent / "caller-voices"
+            wavs = [synthesize_caller(text, args.voice, voice_dir) for text in args.say]
+            modes = ("b" if args.barge_in else "t") + "t" * (len(wavs) - 1)
+            return await caller.place_dialog(wavs, modes, tail_wait_s=args.tail_wait,
+                                             max_duration_s=args.max_duration)
+        return await caller.place(
             args.wav, pre_wait_s=args.pre_wait, tail_wait_s=args.tail_wait, caller_hangs_up=not args.no_hangup,
             max_duration_s=args.max_duration,
         )

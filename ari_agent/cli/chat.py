@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
@@ -83,21 +82,10 @@ def run(args: argparse.Namespace) -> int:
 @asynccontextmanager
 async def demo_backend(today: date | None) -> AsyncIterator[str]:
     """The demo backend on a free loopback port over a temporary database; yields its base URL."""
-    from aiohttp import web
+    from ari_agent.integrations.demo_backend import running_demo_backend
 
-    from ari_agent.integrations.demo_backend import DemoStore, create_app
-
-    with tempfile.TemporaryDirectory(prefix="ari-agent-chat-") as tmp:
-        store = DemoStore(Path(tmp) / "demo.sqlite3", today=today)
-        runner = web.AppRunner(create_app(store, close_store=True), access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-            yield f"http://{host}:{port}"
-        finally:
-            await runner.cleanup()
+    async with running_demo_backend(today) as url:
+        yield url
 
 
 async def _chat(args: argparse.Namespace, intent_map: IntentMap, lines: list[str] | None, out: TextIO) -> int:

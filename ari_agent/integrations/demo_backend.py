@@ -40,14 +40,16 @@ installation, in 2 days 09:00, confirmed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import re
 import sqlite3
+import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -562,3 +564,20 @@ def serve(db: str | Path, *, host: str = "127.0.0.1", port: int = 8700, faults: 
     app = create_app(store, faults, close_store=True)
     web.run_app(app, host=host, port=port, print=lambda msg: log.info("%s", msg), access_log=None,
                 handle_signals=True)
+
+
+@contextlib.asynccontextmanager
+async def running_demo_backend(today: dt.date | None = None) -> AsyncIterator[str]:
+    """The demo backend in this event loop, on a free loopback port over a temporary database;
+    yields its base URL (``ari-agent chat``, the audio tests and the latency benchmark use it)."""
+    with tempfile.TemporaryDirectory(prefix="ari-agent-demo-") as tmp:
+        store = DemoStore(Path(tmp) / "demo.sqlite3", today=today)
+        runner = web.AppRunner(create_app(store, close_store=True), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            yield f"http://{host}:{port}"
+        finally:
+            await runner.cleanup()

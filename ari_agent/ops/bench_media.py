@@ -9,18 +9,16 @@ CPU figures include the test caller's own light ARI polling, so they are an uppe
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
 from ari_agent.call.app import prompt_cache
 from ari_agent.config import Config
 from ari_agent.media.match import audio_similarity
 from ari_agent.ops.harness import InProcessAgent
+from ari_agent.ops.resource_meter import measure
 from ari_agent.ops.test_caller import read_wav_mono
 from ari_agent.ops.voices import VOICES, synthesize_caller
 
@@ -40,28 +38,20 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def run_media_bench(cfg: Config, calls: int, work_dir: Path) -> dict[str, Any]:
-    cfg = cfg.model_copy(update={"agent": cfg.agent.model_copy(update={
-        "greeting": BENCH_GREETING, "recordings_dir": work_dir / "recordings"})})
+    # The media path alone: the agent greets and records (no speech recognition in the way).
+    cfg = cfg.model_copy(update={
+        "agent": cfg.agent.model_copy(update={"greeting": BENCH_GREETING, "recordings_dir": work_dir / "recordings"}),
+        "conversation": cfg.conversation.model_copy(update={"mode": "greet_and_listen"}),
+    })
     wavs = [synthesize_caller(CALLER_LINES[i % 2], VOICES[i % len(VOICES)], work_dir / "voices")
             for i in range(calls)]
-    proc = psutil.Process(os.getpid())
     async with InProcessAgent(cfg, record_lateness=True) as agent:
         assert agent.caller is not None and agent.manager is not None
         greeting = prompt_cache(cfg).get(cfg.agent.greeting)
         await asyncio.sleep(0.5)
-        rss0 = proc.memory_info().rss
-        cpu0 = proc.cpu_times()
-        peak = rss0
-        t0 = time.monotonic()
         caller = agent.caller
-        place = asyncio.gather(*(caller.place(w, pre_wait_s=1, tail_wait_s=3) for w in wavs))
-        while not place.done():
-            peak = max(peak, proc.memory_info().rss)
-            await asyncio.sleep(0.1)
-        results = await place
-        wall = time.monotonic() - t0
+        results, usage = await measure(asyncio.gather(*(caller.place(w, pre_wait_s=1, tail_wait_s=3) for w in wavs)))
         await agent.manager.wait_idle(10)
-        cpu1 = proc.cpu_times()
         sessions = {s.caller.id: s for s in agent.manager.ended}
         lateness: list[float] = []
         lost = 0
@@ -82,15 +72,11 @@ async def run_media_bench(cfg: Config, calls: int, work_dir: Path) -> dict[str, 
             scores_a.append(audio_similarity(s.recorder.pcm(), said))
             scores_b.append(audio_similarity(heard, greeting))
         lost += agent.manager.ticker.skipped
-        cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     return {
         "calls": calls,
         "calls_served": len(scores_a),
-        "wall_s": round(wall, 2),
-        "cpu_s_per_call": round(cpu_s / calls, 3),
-        "cpu_pct_of_one_core_per_call": round(100 * cpu_s / wall / calls, 2),
-        "rss_baseline_mb": round(rss0 / 2**20, 1),
-        "rss_per_call_mb": round((peak - rss0) / 2**20 / calls, 2),
+        "wall_s": round(usage.wall_s, 2),
+        **usage.per_call(calls),
         "pacing_lateness_ms": {"p50": round(_pct(lateness, 50), 3), "p99": round(_pct(lateness, 99), 3),
                                "max": round(max(lateness), 3) if lateness else None, "packets": len(lateness)},
         "packets_sent": sent,

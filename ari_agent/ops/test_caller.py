@@ -120,15 +120,17 @@ class TestCaller:
         *,
         silence_ms: int = 1200,
         barge_after_s: float = 1.5,
+        dtmf: str = "",
         tail_wait_s: float = 8.0,
         max_duration_s: float = 180.0,
         extension: str | None = None,
     ) -> TestCallResult:
         """A reactive caller: each utterance is spoken after the agent has spoken and then been silent
-        for ``silence_ms`` ("t"), or ``barge_after_s`` after the agent starts talking ("b")."""
+        for ``silence_ms`` ("t"), or ``barge_after_s`` after the agent starts talking ("b"); "d" keys
+        ``dtmf`` on the keypad instead of speaking that utterance (its WAV is not played)."""
         modes = modes or "t" * len(utterances)
-        if len(modes) != len(utterances) or set(modes) - {"t", "b"}:
-            raise TestCallError("modes must give one of 't'/'b' per utterance")
+        if len(modes) != len(utterances) or set(modes) - {"t", "b", "d"}:
+            raise TestCallError("modes must give one of 't'/'b'/'d' per utterance")
         call_id, call_dir = self.prepare(utterances[0])
         for i, wav in enumerate(utterances, start=1):
             pcm, rate = read_wav_mono(wav)
@@ -136,6 +138,7 @@ class TestCaller:
         return await self._originate(call_id, call_dir, "ari-agent-test-dialog", extension, max_duration_s, {
             "__DIALOG_N": str(len(utterances)), "__DIALOG_MODES": modes, "__DIALOG_SILENCE_MS": str(silence_ms),
             "__DIALOG_BARGE_S": f"{barge_after_s:g}", "__CALLER_TAIL_WAIT": f"{tail_wait_s:g}",
+            "__DIALOG_DTMF": dtmf,
         })
 
     async def _originate(self, call_id: str, call_dir: Path, context: str, extension: str | None,

@@ -75,6 +75,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._ssrc: int | None = None
         self._candidate_ssrc: int | None = None
         self._candidate_count = 0
+        self._idle = True
+        # Monotonic time of the first packet of the latest talk spurt (per-turn latency profile).
+        self.spurt_started_at: float | None = None
         self.closed = asyncio.Event()
 
     async def open(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -164,8 +167,14 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def tick(self, lateness: float) -> None:
         """Called by the PacingTicker once per 20 ms."""
         pkt = self.outbound.next_packet()
-        if pkt is None or self._transport is None or self.remote is None:
+        if pkt is None:
+            self._idle = True
             return
+        if self._transport is None or self.remote is None:
+            return
+        if self._idle:
+            self._idle = False
+            self.spurt_started_at = time.monotonic()
         try:
             self._transport.sendto(pkt, self.remote)
             self.stats.sent += 1

@@ -41,6 +41,7 @@ def agent_config(tmp_path: Path, **env: str) -> Config:
         "ARI_AGENT__AGENT__RECORDINGS_DIR": str(tmp_path / "recordings"),
         "ARI_AGENT__TTS__CACHE_DIR": "/tmp/ari-agent-test-state/prompt-cache",
         "ARI_AGENT__AGENT__LISTEN_AFTER_GREETING_S": "60",
+        "ARI_AGENT__CONVERSATION__MODE": "greet_and_listen",
     }
     base.update({f"ARI_AGENT__{k.upper()}": v for k, v in env.items()})
     return load_config(None, env=base)

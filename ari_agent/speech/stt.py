@@ -1,0 +1,160 @@
+"""Speech-to-text behind one small protocol, and the factory that picks an engine from config.
+
+A recogniser serves one call, one turn at a time::
+
+    rec.start(expect)          # a Listen: the Expectation biases the search (grammar or domain LM)
+    rec.feed(pcm8k)            # 20 ms frames as they arrive; cheap (incremental decoding)
+    rec.partial()              # best guess so far (the endpointer asks whether it completes the turn)
+    t = rec.finish()           # end of turn: the final Transcript
+
+``finish`` blocks (pocketsphinx: a few ms to ~100 ms; whisper: the whole inference, in a worker
+process) - call it from a thread (``asyncio.to_thread``) in the event loop's process.
+
+Empty ``text`` means no match (nothing in the grammar fitted, or silence). ``error`` is set when the
+engine failed (a crashed or timed-out worker): the turn is then a no-match too, and the caller of
+``finish`` decides whether to re-prompt or hand the call to a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from ari_agent.conversation.seam import Expectation
+from ari_agent.errors import AriAgentError
+
+if TYPE_CHECKING:
+    from ari_agent.speech.whisper_stt import WhisperWorkerPool
+
+Pcm8k = npt.NDArray[np.int16]
+
+
+class SttError(AriAgentError):
+    """A speech recogniser could not be set up (bad model file, missing engine, bad grammar)."""
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start_ms: int
+    end_ms: int
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float = 0.0
+    words: tuple[Word, ...] = ()
+    latency_ms: float = 0.0
+    """From the ``finish()`` call to its result (what the caller waits after end of turn)."""
+    audio_ms: int = 0
+    """Audio the recogniser heard this turn."""
+    engine: str = ""
+    error: str | None = None
+
+    @property
+    def no_match(self) -> bool:
+        return not self.text
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    engine: str
+
+    def start(self, expect: Expectation) -> None:
+        """Begin a turn: set up the search for what the caller is expected to say."""
+        ...
+
+    def feed(self, pcm8k: npt.ArrayLike) -> None:
+        """Next chunk (int16, 8 kHz, mono) of the turn's audio."""
+        ...
+
+    def partial(self) -> str:
+        """Best hypothesis so far ('' when none; engines without streaming always give '')."""
+        ...
+
+    def finish(self) -> Transcript:
+        """End the turn and return its transcript (blocking)."""
+        ...
+
+    def close(self) -> None:
+        """Free the recogniser's resources (the call ended)."""
+        ...
+
+
+# ------------------------------------------------------------------ configuration
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PocketsphinxSettings(_Section):
+    # How 8 kHz audio reaches the 16 kHz acoustic model: "fold" repeats each sample (zero-order hold),
+    # mirroring 0-4 kHz into 4-8 kHz where the model expects fricative energy (zero delay). The soxr
+    # qualities band-limit properly but leave 4-8 kHz empty. Measured (5 synthetic voices over G.711,
+    # see pocketsphinx_stt): 4-digit strings right 70 % "fold" vs 56 % "LQ"; open-turn WER 21 % vs 26 %.
+    upsample: Literal["fold", "QQ", "LQ", "MQ", "HQ"] = "fold"
+    # Lattice posteriors give the confidence but cost time at end_utt in grammar searches; the
+    # narrower-than-default beams below keep finish() at p90 ~50 ms (measured).
+    posterior: bool = True
+    beam: float = Field(1e-30, gt=0, le=1)
+    wbeam: float = Field(1e-20, gt=0, le=1)
+    pbeam: float = Field(1e-30, gt=0, le=1)
+    cache_dir: Path | None = None  # built LMs (by content hash); None: a per-user temp directory
+    cmninit: str | None = None
+
+
+class WhisperSettings(_Section):
+    model_path: Path | None = None
+    workers: int = Field(1, ge=1, le=16)
+    threads: int = Field(2, ge=1, le=64)
+    use_gpu: bool = False
+    gpu_device: int = Field(0, ge=0)
+    flash_attn: bool = False
+    language: str = "en"
+    timeout_s: float = Field(15.0, gt=0)
+    start_timeout_s: float = Field(60.0, gt=0)
+    prompt_with_expectation: bool = True
+    # How far the model file is checked before any worker loads it ("full" walks every tensor record).
+    validation: Literal["magic", "header", "full"] = "full"
+    max_restarts: int = Field(5, ge=0)  # consecutive failed worker starts before the pool gives up
+
+
+class SttConfig(_Section):
+    engine: Literal["pocketsphinx", "whisper"] = "pocketsphinx"
+    pocketsphinx: PocketsphinxSettings = PocketsphinxSettings()
+    whisper: WhisperSettings = WhisperSettings()
+
+
+def create_recognizer(
+    config: SttConfig | None = None, *, whisper_pool: WhisperWorkerPool | None = None
+) -> SpeechRecognizer:
+    """A recogniser for one call.
+
+    pocketsphinx: a fresh decoder per call (its running normalisation adapts to the caller's line).
+    whisper: a light per-call front end over the process-wide ``whisper_pool`` (built once with
+    :func:`ari_agent.speech.whisper_stt.create_whisper_pool`); required for that engine.
+    """
+    config = config or SttConfig()
+    if config.engine == "pocketsphinx":
+        from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
+
+        return PocketsphinxRecognizer(config.pocketsphinx)
+    if config.engine == "whisper":
+        from ari_agent.speech.whisper_stt import WhisperRecognizer
+
+        if whisper_pool is None:
+            raise SttError("the whisper engine needs a WhisperWorkerPool (create_whisper_pool(config))")
+        return WhisperRecognizer(whisper_pool, prompt_with_expectation=config.whisper.prompt_with_expectation)
+    raise SttError(f"unknown speech engine {config.engine!r}")  # pragma: no cover - Literal guards it

@@ -1,0 +1,44 @@
+"""Stand-in worker processes for the pool's failure handling (spawned: must be importable)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+def hangs_on_request(conn: Connection, *args: Any) -> None:
+    conn.send(("ready", {"pid": os.getpid(), "load_ms": 0.0}))
+    if conn.recv()[0] == "transcribe":
+        time.sleep(3600)
+
+
+def crashes_on_request(conn: Connection, *args: Any) -> None:
+    conn.send(("ready", {"pid": os.getpid(), "load_ms": 0.0}))
+    conn.recv()
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def answers_then_crashes(conn: Connection, *args: Any) -> None:
+    """Answers the first request, dies on the second (a worker that fails mid-life)."""
+    conn.send(("ready", {"pid": os.getpid(), "load_ms": 0.0}))
+    _, req_id, _audio, _params = conn.recv()
+    conn.send(("result", req_id, [(0, 100, "hello", 0.9)], 1.0))
+    conn.recv()
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def loads_once_then_crashes(conn: Connection, model_path: str, *args: Any) -> None:
+    """Starts once (leaving a marker beside the model), crashes on its request; never starts again."""
+    marker = model_path + ".started"
+    if os.path.exists(marker):
+        conn.send(("init_error", "RuntimeError: cannot start again"))
+        return
+    open(marker, "w").close()
+    crashes_on_request(conn)
+
+
+def never_loads(conn: Connection, *args: Any) -> None:
+    conn.send(("init_error", "RuntimeError: no model today"))
