@@ -30,9 +30,16 @@ async def build_voice_services(cfg: Config) -> VoiceServices:
     intent_map = await asyncio.to_thread(load_intent_map, cfg.conversation.intent_map or DEMO_MAP_PATH)
     classifier = await asyncio.to_thread(build_classifier, intent_map.nlu_intents())
     tools = ToolRunner(intent_map.tools_config, base_url=cfg.conversation.tools_base_url, redis_url=cfg.redis.url)
-    settings = VoiceLoopSettings(ack_text=cfg.conversation.ack_text, tool_timeout_s=cfg.conversation.tool_timeout_s)
+    settings = VoiceLoopSettings(ack_text=cfg.conversation.ack_text, tool_timeout_s=cfg.conversation.tool_timeout_s,
+                                 stt=cfg.stt)
+    whisper_pool = None
+    if cfg.stt.engine == "whisper":
+        from ari_agent.speech.whisper_stt import create_whisper_pool
+
+        # Validates the model file and starts the worker processes (a bad model is refused here).
+        whisper_pool = await asyncio.to_thread(create_whisper_pool, cfg.stt)
     prompts = prompt_cache(cfg)
-    services = VoiceServices(intent_map, classifier, tools, prompts, prompts.tts, settings)
+    services = VoiceServices(intent_map, classifier, tools, prompts, prompts.tts, settings, whisper_pool)
     await services.warm()
     return services
 
@@ -42,7 +49,7 @@ async def build_call_manager(cfg: Config, *, record_lateness: bool = False) -> C
         services = await build_voice_services(cfg)
         manager = CallManager(cfg, ari_client(cfg), lambda: VoiceConversation(services),
                               record_lateness=record_lateness)
-        manager.on_close.append(services.tools.aclose)
+        manager.on_close.append(services.aclose)
         return manager
     prompts = prompt_cache(cfg)
     await prompts.warm([cfg.agent.greeting])

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
 from ari_agent.config import Config
+from ari_agent.metrics import ARI_RECONNECTS
 from ari_agent.telephony.ari import AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.event_stream import AriEventStream
 from ari_agent.telephony.events import AriEvent, StasisStart, channel_of
@@ -130,6 +131,7 @@ class CallManager:
         asyncio.get_running_loop().create_task(cleanup(), name=f"cleanup-{channel_id}")
 
     def _on_connect(self) -> None:
+        ARI_RECONNECTS.inc()
         if self.sessions:
             asyncio.get_running_loop().create_task(self._reconcile(), name="reconcile-after-reconnect")
 

@@ -23,6 +23,7 @@ from ari_agent.call.recorder import CallRecorder
 from ari_agent.config import Config
 from ari_agent.media.jitter import AudioFrame
 from ari_agent.media.pcm import Codec
+from ari_agent.metrics import ACTIVE_CALLS, CALLS, HANDOFFS, RTP_PACKETS
 from ari_agent.telephony.ari import AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.events import (
     AriEvent,
@@ -136,6 +137,7 @@ class CallSession:
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> CallOutcome:
         log.info("call %s: start channel=%s caller=%s", self.call_id, self.caller.id, self.caller.caller_number)
+        ACTIVE_CALLS.inc()
         try:
             await self._setup()
             await self._converse()
@@ -157,6 +159,8 @@ class CallSession:
             await self._handoff_on_failure("internal_error")
         finally:
             await self._teardown()
+            ACTIVE_CALLS.dec()
+            CALLS.labels(self.outcome.ended_by).inc()
         return self.outcome
 
     async def _setup(self) -> None:
@@ -216,6 +220,7 @@ class CallSession:
             log.error("call %s: handoff to %s failed: %s", self.call_id, queue, exc)
             return False
         self.outcome.ended_by = "handoff"
+        HANDOFFS.labels(queue).inc()
         self.outcome.handoff_queue = queue
         self.outcome.handoff_reason = reason
         log.info("call %s: handed off to %s (%s)", self.call_id, queue, reason)
@@ -247,6 +252,9 @@ class CallSession:
             "foreign_ssrc": s.foreign_ssrc, "sent": s.sent, "lost": j.lost, "late": j.late,
             "duplicates": j.duplicates, "reordered": j.reordered,
         }
+        for result in ("accepted", "malformed", "wrong_payload_type", "foreign_source", "foreign_ssrc"):
+            RTP_PACKETS.labels("in", result).inc(self.outcome.rtp[result])
+        RTP_PACKETS.labels("out", "sent").inc(s.sent)
         with contextlib.suppress(OSError):
             path = self.cfg.agent.recordings_dir / self.call_id / "received.wav"
             self.outcome.recording = await asyncio.to_thread(self.recorder.write, path)

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,9 +49,13 @@ from ari_agent.conversation.seam import (
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.endpointer import Endpointer, EndpointerConfig, NoInput, SpeechEnd, SpeechStart
 from ari_agent.media.jitter import AudioFrame
+from ari_agent.metrics import ACKNOWLEDGEMENTS, BARGE_INS, TOOL_CALLS, TURN_STAGE
 from ari_agent.speech.stt import SpeechRecognizer, SttConfig, Transcript, create_recognizer
 from ari_agent.speech.tts import PromptCache, TextToSpeech
 from ari_agent.speech.turn_completion import completes_for, is_patient
+
+if TYPE_CHECKING:
+    from ari_agent.speech.whisper_stt import WhisperWorkerPool
 
 log = logging.getLogger(__name__)
 Pcm = npt.NDArray[np.int16]
@@ -85,6 +89,12 @@ class TurnTiming:
     text: str = ""
     ack_played: bool = False
 
+    def observe(self) -> None:
+        """Export this turn's stage times to the metrics (once the reply has started playing)."""
+        for stage, ms in self.profile_ms().items():
+            if ms is not None:
+                TURN_STAGE.labels(stage).observe(ms / 1000)
+
     def profile_ms(self) -> dict[str, float | None]:
         def rel(t: float | None) -> float | None:
             return None if t is None else round((t - self.speech_end) * 1000, 1)
@@ -97,14 +107,25 @@ class VoiceServices:
     """What every call shares: the intent map, classifier, tools, prompt cache and TTS."""
 
     def __init__(self, intent_map: IntentMap, classifier: IntentClassifier, tools: ToolRunner, prompts: PromptCache,
-                 tts: TextToSpeech, settings: VoiceLoopSettings | None = None) -> None:
+                 tts: TextToSpeech, settings: VoiceLoopSettings | None = None,
+                 whisper_pool: WhisperWorkerPool | None = None) -> None:
         self.intent_map = intent_map
         self.classifier = classifier
         self.tools = tools
         self.prompts = prompts
         self.tts = tts
         self.settings = settings or VoiceLoopSettings()
+        self.whisper_pool = whisper_pool
         self._sentences: collections.OrderedDict[str, Pcm] = collections.OrderedDict()
+
+    def recognizer(self) -> SpeechRecognizer:
+        """A recogniser for one call (pocketsphinx: its own decoder; whisper: the shared pool)."""
+        return create_recognizer(self.settings.stt, whisper_pool=self.whisper_pool)
+
+    async def aclose(self) -> None:
+        await self.tools.aclose()
+        if self.whisper_pool is not None:
+            await asyncio.to_thread(self.whisper_pool.close)
 
     async def warm(self) -> None:
         p = self.intent_map.spec.prompts
@@ -167,7 +188,7 @@ class VoiceConversation:
     async def run(self, call: CallSession) -> None:
         self.call = call
         self.engine = ConversationEngine(self.s.intent_map, self.s.classifier, call_id=call.call_id)
-        self.rec: SpeechRecognizer = await asyncio.to_thread(create_recognizer, self.settings.stt)
+        self.rec: SpeechRecognizer = await asyncio.to_thread(self.s.recognizer)
         self.ep = Endpointer(self.settings.endpointer, partial_text=lambda: self._partial)
         call.frame_listeners.append(self._frames.put_nowait)
         listener = asyncio.create_task(self._listen_loop(), name=f"listen-{call.call_id}")
@@ -264,6 +285,7 @@ class VoiceConversation:
             dropped = ep.stop_playback()
             heard = _heard_text(spoken, ep.outbound.packets_sent - start_sent)
             self.barge_ins.append(heard)
+            BARGE_INS.inc()
             self._log("barge_in", heard=heard)
             log.info("call %s: barge-in after %r (dropped %d frames)", self.call.call_id, heard, dropped)
             return heard
@@ -275,6 +297,7 @@ class VoiceConversation:
         for _ in range(100):
             if ep.spurt_started_at is not None and ep.spurt_started_at != before:
                 turn.first_rtp = ep.spurt_started_at
+                turn.observe()
                 return
             await asyncio.sleep(0.005)
 
@@ -439,6 +462,7 @@ class VoiceConversation:
                     turn.ack_played = True
                 log.info("call %s: %s past its %d ms budget: acknowledging", self.call.call_id, call_tool.name,
                          call_tool.budget_ms)
+                ACKNOWLEDGEMENTS.inc()
                 ack = Say(self.settings.ack_text, prompt_id="ack", interruptible=False)
                 self._log_action(ack)
                 await self._say(ack)
@@ -446,8 +470,10 @@ class VoiceConversation:
             if not done:
                 log.warning("call %s: %s did not answer within %.1fs", self.call.call_id, call_tool.name,
                             self.settings.tool_timeout_s)
+                TOOL_CALLS.labels(call_tool.name, "timeout").inc()
                 return Timeout("tool")
             result = task.result()
+            TOOL_CALLS.labels(call_tool.name, "ok" if result.ok else (result.error or "error")).inc()
             self._log("tool_result", ok=result.ok, error=result.error, submitted=result.submitted)
             return result
         finally:

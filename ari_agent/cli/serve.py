@@ -12,6 +12,7 @@ from typing import Any
 from ari_agent.call.app import build_call_manager
 from ari_agent.cli.common import config_from
 from ari_agent.config import Config
+from ari_agent.ops.metrics_server import start_metrics_server
 
 log = logging.getLogger("ari_agent.run")
 
@@ -28,6 +29,7 @@ async def serve(cfg: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    metrics = await start_metrics_server(cfg.metrics.bind) if cfg.metrics.bind else None
     runner = asyncio.create_task(manager.run(), name="ari-events")
     log.info("ari-agent serving app %r on %s", cfg.ari.app, cfg.ari.url)
     stopper = asyncio.create_task(stop.wait())
@@ -39,6 +41,8 @@ async def serve(cfg: Config) -> None:
         await runner
     await manager.close()
     await manager.ari.close()
+    if metrics is not None:
+        await metrics.cleanup()
 
 
 def handle(args: argparse.Namespace) -> int:

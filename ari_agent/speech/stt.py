@@ -18,12 +18,10 @@ engine failed (a crashed or timed-out worker): the turn is then a no-match too, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
 
 from ari_agent.conversation.seam import Expectation
 from ari_agent.errors import AriAgentError
@@ -93,48 +91,11 @@ class SpeechRecognizer(Protocol):
 
 
 # ------------------------------------------------------------------ configuration
+# The settings models live in ari_agent.config (the bottom layer); re-exported here for callers.
+from ari_agent.config import PocketsphinxSettings, SttConfig, WhisperSettings  # noqa: E402
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PocketsphinxSettings(_Section):
-    # How 8 kHz audio reaches the 16 kHz acoustic model: "fold" repeats each sample (zero-order hold),
-    # mirroring 0-4 kHz into 4-8 kHz where the model expects fricative energy (zero delay). The soxr
-    # qualities band-limit properly but leave 4-8 kHz empty. Measured (5 synthetic voices over G.711,
-    # see pocketsphinx_stt): 4-digit strings right 70 % "fold" vs 56 % "LQ"; open-turn WER 21 % vs 26 %.
-    upsample: Literal["fold", "QQ", "LQ", "MQ", "HQ"] = "fold"
-    # Lattice posteriors give the confidence but cost time at end_utt in grammar searches; the
-    # narrower-than-default beams below keep finish() at p90 ~50 ms (measured).
-    posterior: bool = True
-    beam: float = Field(1e-30, gt=0, le=1)
-    wbeam: float = Field(1e-20, gt=0, le=1)
-    pbeam: float = Field(1e-30, gt=0, le=1)
-    cache_dir: Path | None = None  # built LMs (by content hash); None: a per-user temp directory
-    cmninit: str | None = None
-
-
-class WhisperSettings(_Section):
-    model_path: Path | None = None
-    workers: int = Field(1, ge=1, le=16)
-    threads: int = Field(2, ge=1, le=64)
-    use_gpu: bool = False
-    gpu_device: int = Field(0, ge=0)
-    flash_attn: bool = False
-    language: str = "en"
-    timeout_s: float = Field(15.0, gt=0)
-    start_timeout_s: float = Field(60.0, gt=0)
-    prompt_with_expectation: bool = True
-    # How far the model file is checked before any worker loads it ("full" walks every tensor record).
-    validation: Literal["magic", "header", "full"] = "full"
-    max_restarts: int = Field(5, ge=0)  # consecutive failed worker starts before the pool gives up
-
-
-class SttConfig(_Section):
-    engine: Literal["pocketsphinx", "whisper"] = "pocketsphinx"
-    pocketsphinx: PocketsphinxSettings = PocketsphinxSettings()
-    whisper: WhisperSettings = WhisperSettings()
+__all__ = ["PocketsphinxSettings", "SpeechRecognizer", "SttConfig", "SttError", "Transcript", "WhisperSettings",
+           "Word", "create_recognizer"]
 
 
 def create_recognizer(

@@ -19,6 +19,7 @@ from ari_agent.call.voice_loop import VoiceConversation
 from ari_agent.cli.chat import demo_backend
 from ari_agent.media.match import audio_similarity
 from ari_agent.media.segments import speech_segments
+from ari_agent.metrics import REGISTRY
 from ari_agent.ops.harness import InProcessAgent
 from ari_agent.ops.localpbx import LocalPbx
 from ari_agent.ops.test_caller import TestCallResult, read_wav_mono
@@ -83,6 +84,9 @@ async def test_order_status_by_voice(voice_agent: InProcessAgent, voice_dir: Pat
     assert score >= 0.9, f"the answer is not audible in the caller's recording (corr {score:.3f})\n{log}"
     heard_pcm, _ = read_wav_mono(Path(res.heard))
     assert len(speech_segments(heard_pcm)) >= 3
+    # Every answered turn's stage timings are in the log (event log above) and in the metrics.
+    assert len(conv.timings) >= 3 and all(t.first_rtp is not None for t in conv.timings[:2]), conv.timings
+    assert (REGISTRY.get_sample_value("ari_agent_turn_stage_seconds_count", {"stage": "first_rtp"}) or 0) >= 2
 
 
 async def test_order_number_by_dtmf_is_accepted(voice_agent: InProcessAgent, voice_dir: Path) -> None:
@@ -178,3 +182,28 @@ async def test_backend_timeout_hands_off_with_context(voice_agent: InProcessAgen
     handoff_prompt = [t for t in said_texts(conv) if "colleague" in t]
     assert handoff_prompt, log
     assert heard_contains(voice_agent, res, handoff_prompt[-1]) >= 0.9
+
+
+async def test_call_with_whisper_engine_on_a_generated_model(pbx: LocalPbx, tmp_path: Path, backend_url: str,
+                                                           voice_dir: Path) -> None:
+    """The production STT engine wired into a real call: whisper.cpp worker processes loading a tiny
+    random-weight ggml model the test writes. Its transcripts are noise, so the agent must handle
+    them like any no-match (clarify, then hand off) — never crash or drop the call."""
+    pytest.importorskip("pywhispercpp", reason="the whisper extra is installed by scripts/test.sh")
+    from ari_agent.speech.ggml_tiny import write_tiny_whisper_model
+
+    model = write_tiny_whisper_model(tmp_path / "tiny-whisper.bin")
+    cfg = agent_config(tmp_path, conversation__mode="voice", conversation__tools_base_url=backend_url,
+                       stt__engine="whisper", stt__whisper__model_path=str(model), stt__whisper__threads="1")
+    async with InProcessAgent(cfg) as agent:
+        assert agent.caller is not None and agent.manager is not None
+        wavs = [synthesize_caller(t, "flite:rms", voice_dir) for t in ORDER_LINES[:2]]
+        res = await agent.caller.place_dialog(wavs, "tt", tail_wait_s=12)
+        await agent.manager.wait_idle(15)
+        conv = conversation_of(agent, res)
+        log = "\n".join(json.dumps(e) for e in conv.events)
+        heard = [e for e in conv.events if e["kind"] == "heard"]
+        assert heard and all(e["error"] is None for e in heard), log
+        assert conv.transcripts[0].engine.startswith("whisper"), conv.transcripts[0]
+        outcome = agent.manager.outcomes[-1]
+        assert outcome.ended_by in ("handoff", "caller", "agent"), outcome
