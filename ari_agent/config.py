@@ -46,8 +46,9 @@ class MediaConfig(Section):
     format: Literal["ulaw", "alaw", "slin"] = "ulaw"
     bind_host: str = "127.0.0.1"
     jitter_depth_frames: int = Field(3, ge=1, le=50)
-    # How far ahead of real time outbound audio is sent (kept small so barge-in stops fast).
-    send_ahead_ms: int = Field(40, ge=0, le=500)
+    # Send silence between prompts (a continuous RTP stream, like a phone without DTX) rather than
+    # nothing: Asterisk's view of the agent's leg keeps a steady clock.
+    send_silence: bool = True
 
 
 class AgentConfig(Section):

@@ -84,7 +84,7 @@ class CallSession:
         self.codec = Codec.from_name(cfg.media.format)
         self.recorder = CallRecorder(max_seconds=cfg.agent.max_call_s)
         self.endpoint = RtpEndpoint(self.codec, self._on_frame, jitter_depth_frames=cfg.media.jitter_depth_frames,
-                                    record_lateness=record_lateness)
+                                    record_lateness=record_lateness, send_silence=cfg.media.send_silence)
         self.media_channel_id = f"{call_id}-media"
         self.bridge_id = f"{call_id}-bridge"
         self.outcome = CallOutcome(call_id, self.caller.id)

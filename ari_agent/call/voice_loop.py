@@ -46,13 +46,14 @@ from ari_agent.conversation.seam import (
     Transfer,
     Utterance,
 )
+from ari_agent.conversation.slots.yes_no import parse_yes_no
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.endpointer import Endpointer, EndpointerConfig, NoInput, SpeechEnd, SpeechStart
 from ari_agent.media.jitter import AudioFrame
 from ari_agent.metrics import ACKNOWLEDGEMENTS, BARGE_INS, TOOL_CALLS, TURN_STAGE
 from ari_agent.speech.stt import SpeechRecognizer, SttConfig, Transcript, create_recognizer
 from ari_agent.speech.tts import PromptCache, TextToSpeech
-from ari_agent.speech.turn_completion import completes_for, is_patient
+from ari_agent.speech.turn_completion import completes_for, digit_count, is_patient
 
 if TYPE_CHECKING:
     from ari_agent.speech.whisper_stt import WhisperWorkerPool
@@ -63,6 +64,8 @@ FRAME_S = 0.020
 SILENCE_FRAME = np.zeros(160, dtype=np.int16)
 # An open request whose partial transcript the classifier is this sure about needs no more waiting.
 OPEN_TURN_CONFIDENT = 0.75
+# Asked this many times with the same partial (250 ms + 2 x 100 ms of silence): the answer is stable.
+STABLE_ASKS = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -81,6 +84,7 @@ class TurnTiming:
     the benchmark's headline figures come from the caller-side recordings, not from these)."""
 
     speech_end: float = 0.0  # when the endpointer declared the end of the turn
+    endpoint_wait_ms: int = 0  # silence the endpointer waited after the last voiced frame
     stt_final: float = 0.0
     engine_done: float = 0.0
     tool_done: float | None = None
@@ -99,7 +103,8 @@ class TurnTiming:
         def rel(t: float | None) -> float | None:
             return None if t is None else round((t - self.speech_end) * 1000, 1)
 
-        return {"stt_final": rel(self.stt_final), "engine": rel(self.engine_done), "tool": rel(self.tool_done),
+        return {"endpoint_wait": float(self.endpoint_wait_ms), "stt_final": rel(self.stt_final),
+                "engine": rel(self.engine_done), "tool": rel(self.tool_done),
                 "tts_first_audio": rel(self.tts_first_audio), "first_rtp": rel(self.first_rtp)}
 
 
@@ -183,6 +188,8 @@ class VoiceConversation:
         self._pre: collections.deque[Pcm] = collections.deque(maxlen=15)
         self._barge_flag = False  # caller speech started over a prompt, not yet ended
         self._completes_cache: tuple[str, bool] = ("", False)
+        self._asked_partial = ""
+        self._asks = 0
 
     # ------------------------------------------------------------------ entry point
     async def run(self, call: CallSession) -> None:
@@ -338,7 +345,7 @@ class VoiceConversation:
                 self._log("no_input")
                 return Timeout("silence")
             if isinstance(ev, SpeechEnd):
-                timing = TurnTiming(speech_end=time.monotonic())
+                timing = TurnTiming(speech_end=time.monotonic(), endpoint_wait_ms=self._media_ms - ev.end_ms)
                 transcript = await self._finish_recognizer(ev)
                 timing.stt_final = time.monotonic()
                 timing.text = transcript.text
@@ -364,17 +371,26 @@ class VoiceConversation:
                 return Dtmf(digits)
 
     def _completes(self, partial: str) -> bool:
-        """Does what was heard already answer the turn? (lets the endpointer end it after 250 ms)"""
+        """Does what was heard already answer the turn? The endpointer asks after 250 ms of silence
+        and again every 100 ms; True ends the turn there instead of waiting the full silence."""
+        asks = self._asks + 1 if partial == self._asked_partial else 1
+        self._asked_partial, self._asks = partial, asks
         check = completes_for(self._expect)
-        if check is not None:
-            return check(partial)
-        if self._expect.kind != "open" or len(partial.split()) < 2:
+        if check is not None and check(partial):
+            return True
+        expect = self._expect
+        if expect.kind == "digits" and expect.min_digits and digit_count(partial) >= expect.min_digits:
+            # Enough digits for a valid answer and nothing new for 450 ms: the caller has finished
+            # (the patient 1 s wait is for callers pausing *before* they reach the minimum).
+            return asks >= STABLE_ASKS
+        if expect.kind != "open" or not partial.strip():
             return False
-        # The open request: complete once the classifier is confident about it (cached per partial,
-        # the endpointer asks again every 100 ms of silence).
-        if partial != self._completes_cache[0]:
-            self._completes_cache = (partial, self.s.classifier.classify(partial).confidence >= OPEN_TURN_CONFIDENT)
-        return self._completes_cache[1]
+        if parse_yes_no(partial) is not None:  # "no, that's all" to "anything else?"
+            return True
+        # The open request: complete once the classifier is confident about it. Classified in the
+        # recogniser's worker thread after each feed (see _feed_sync), never on the event loop.
+        text, confident = self._completes_cache
+        return text == partial and confident
 
     # ------------------------------------------------------------------ recogniser plumbing
     async def _start_recognizer(self, expect: Expectation) -> None:
@@ -393,7 +409,11 @@ class VoiceConversation:
 
     def _feed_sync(self, pcm: Pcm) -> None:
         self.rec.feed(pcm)
-        self._partial = self.rec.partial()
+        partial = self.rec.partial()
+        if self._expect.kind == "open" and partial != self._completes_cache[0] and len(partial.split()) >= 2:
+            confident = self.s.classifier.classify(partial).confidence >= OPEN_TURN_CONFIDENT
+            self._completes_cache = (partial, confident)
+        self._partial = partial
 
     async def _finish_recognizer(self, end: SpeechEnd) -> Transcript:
         async with self._rec_lock:

@@ -63,6 +63,7 @@ class OutboundStream:
         self._frames: deque[bytes] = deque()
         self._partial: Int16Array = np.zeros(0, dtype=np.int16)
         self._spurt_start = True
+        self._silence = codec.encode(np.zeros(codec.samples_per_20ms, dtype=np.int16))
         self.packets_sent = 0
         self.octets_sent = 0
 
@@ -129,17 +130,22 @@ class OutboundStream:
 
     # --- sender side ----------------------------------------------------------------------------
 
-    def next_packet(self) -> bytes | None:
+    def next_packet(self, fill_silence: bool = False) -> bytes | None:
         """The packet for this 20 ms tick, or None when no whole frame is queued.
 
         Call exactly once per tick: an idle tick (None) still advances the timestamp by one
         frame, so the receiver sees real time pass, and the next packet gets the marker bit.
+        With ``fill_silence`` an idle tick sends a frame of silence instead (a continuous stream,
+        as phones without DTX send); the stream then has one talk spurt and no markers after it.
         """
         if not self._frames:
-            self._ts = ts_add(self._ts, self.frame_samples)
-            self._spurt_start = True
-            return None
-        payload = self._frames.popleft()
+            if not fill_silence:
+                self._ts = ts_add(self._ts, self.frame_samples)
+                self._spurt_start = True
+                return None
+            payload = self._silence
+        else:
+            payload = self._frames.popleft()
         packet = RtpPacket(
             payload_type=self.payload_type,
             sequence_number=self._seq,

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ari_agent.call.voice_loop import VoiceConversation
+from ari_agent.call.voice_loop import VoiceConversation, describe
 from ari_agent.config import Config
-from ari_agent.integrations.demo_backend import running_demo_backend
 from ari_agent.media.segments import Segment, speech_segments
+from ari_agent.ops.backend_process import demo_backend_process
 from ari_agent.ops.harness import InProcessAgent
 from ari_agent.ops.resource_meter import measure
 from ari_agent.ops.test_caller import TestCallResult, read_wav_mono
@@ -90,9 +90,10 @@ def _stage_profile(convs: list[VoiceConversation]) -> dict[str, float | None]:
 
 async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path | None = None,
                             rounds: int = 1) -> dict[str, Any]:
-    """With no ``conversation.tools_base_url`` configured, the demo backend runs in this process."""
+    """With no ``conversation.tools_base_url`` configured, the demo backend runs as its own process
+    (as in production: its CPU is not the agent's)."""
     if cfg.conversation.tools_base_url is None:
-        async with running_demo_backend() as url:
+        async with demo_backend_process(work_dir) as url:
             conv = cfg.conversation.model_copy(update={"tools_base_url": url})
             return await run_latency_bench(cfg.model_copy(update={"conversation": conv}), calls, work_dir, plot,
                                            rounds)
@@ -115,6 +116,7 @@ async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path 
         results, usage = await measure(all_rounds(), sample_s=0.2)
         await agent.manager.wait_idle(10)
         convs = [s.conversation for s in agent.manager.ended if isinstance(s.conversation, VoiceConversation)]
+        by_leg = {s.caller.id: s.conversation for s in agent.manager.ended}
         outcomes = [o.ended_by for o in agent.manager.outcomes]
     measures = [measure_call(r, sc, v) for r, (sc, v) in zip(results, plan, strict=True)]
     lat = [x for m in measures for x in m.turn_latencies_s]
@@ -130,12 +132,18 @@ async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path 
         "heard_by_agent": [t.text for c in convs for t in c.timings][:40],
         "per_call": [{"scenario": m.scenario, "voice": m.voice,
                       "turn_latency_ms": [round(x * 1000) for x in m.turn_latencies_s],
-                      "barge_stop_ms": [round(x * 1000) for x in m.barge_stops_s]} for m in measures],
+                      "barge_stop_ms": [round(x * 1000) for x in m.barge_stops_s],
+                      "agent_turns": _turns(by_leg.get(f"{r.call_id}-leg"))}
+                     for m, r in zip(measures, results, strict=True)],
     }
     if plot is not None:
         _plot(lat, stops, plot, calls)
         out["plot"] = str(plot)
     return out
+
+
+def _turns(conv: object) -> list[dict[str, Any]]:
+    return describe(conv.timings) if isinstance(conv, VoiceConversation) else []
 
 
 def _plot(lat: list[float], stops: list[float], path: Path, calls: int) -> None:

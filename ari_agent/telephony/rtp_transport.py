@@ -62,6 +62,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         *,
         jitter_depth_frames: int = 3,
         record_lateness: bool = False,
+        send_silence: bool = True,
     ) -> None:
         self.codec = codec
         self.on_frame = on_frame
@@ -69,6 +70,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.outbound = OutboundStream(codec)
         self.stats = RtpStats()
         self.record_lateness = record_lateness
+        # Keep the outbound stream continuous (silence between prompts), as phones without DTX do:
+        # Asterisk then has a steady clock on the agent's leg (recordings stay aligned, NAT stays open).
+        self.send_silence = send_silence
         self.remote: tuple[str, int] | None = None
         self.local_port = 0
         self._transport: asyncio.DatagramTransport | None = None
@@ -166,13 +170,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def tick(self, lateness: float) -> None:
         """Called by the PacingTicker once per 20 ms."""
-        pkt = self.outbound.next_packet()
-        if pkt is None:
+        speaking = self.outbound.queued_frames > 0
+        pkt = self.outbound.next_packet(fill_silence=self.send_silence)
+        if not speaking:
             self._idle = True
+        if pkt is None or self._transport is None or self.remote is None:
             return
-        if self._transport is None or self.remote is None:
-            return
-        if self._idle:
+        if speaking and self._idle:
             self._idle = False
             self.spurt_started_at = time.monotonic()
         try:
