@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,19 @@ class Conversation(Protocol):
     """What runs once the media path is up (the first greeting today; the speech loop later)."""
 
     async def run(self, call: CallSession) -> None: ...
+
+
+def handoff_variables(reason: str, context: dict[str, str]) -> dict[str, str]:
+    """Channel variables for a handoff: ``__ARI_AGENT_<KEY>`` (the ``__`` makes the queue member's
+    channel inherit them, so the screen-pop sees them). Keys are made safe for the dialplan."""
+    renamed = {"verified_identity": "verified"}
+    out = {"__ARI_AGENT_INTENT": "", "__ARI_AGENT_SUMMARY": "", "__ARI_AGENT_VERIFIED": "none"}
+    for key, value in context.items():
+        safe = re.sub(r"[^A-Za-z0-9]+", "_", renamed.get(key, key)).strip("_").upper()
+        if safe:
+            out[f"__ARI_AGENT_{safe}"] = str(value)[:500]
+    out["__ARI_AGENT_REASON"] = reason
+    return out
 
 
 class CallSession:
@@ -211,9 +225,8 @@ class CallSession:
         if self.caller_gone.is_set():
             return False
         try:
-            for name, value in {"INTENT": "", "SUMMARY": "", "VERIFIED": "none", **(context or {}),
-                                "REASON": reason}.items():
-                await self.ari.set_variable(self.caller.id, f"__ARI_AGENT_{name.upper()}", value)
+            for name, value in handoff_variables(reason, context or {}).items():
+                await self.ari.set_variable(self.caller.id, name, value)
             self._tearing_down = True  # the caller leaving Stasis is now expected
             await self.ari.continue_in_dialplan(self.caller.id, self.cfg.agent.handoff_context, queue)
         except (AriError, AriUnreachable) as exc:

@@ -63,14 +63,19 @@ def measure_call(res: TestCallResult, scenario: Scenario, voice: str) -> CallMea
     heard = speech_segments(heard_pcm, bridge_gap_ms=150)
     latencies: list[float] = []
     stops: list[float] = []
-    for seg in said:
+    for i, seg in enumerate(said):
         overlapping = [h for h in heard if h.start_s < seg.start_s < h.end_s]
         if overlapping:  # the caller spoke over the agent: a barge-in
             stops.append(overlapping[0].end_s - seg.start_s)
             continue
-        nxt = next((h for h in heard if h.start_s >= seg.end_s), None)
-        if nxt is not None and nxt.start_s - seg.end_s < 10.0:
-            latencies.append(nxt.start_s - seg.end_s)
+        # The agent's answer: its first speech that starts after the caller began this segment. It may
+        # start before the caller has finished (the agent cut in: a negative latency, counted as such).
+        nxt = next((h for h in heard if h.start_s > seg.start_s), None)
+        if nxt is None or nxt.start_s - seg.end_s >= 10.0:
+            continue
+        if i + 1 < len(said) and said[i + 1].start_s < nxt.start_s:
+            continue  # the caller paused mid-turn and went on: the turn ends with a later segment
+        latencies.append(nxt.start_s - seg.end_s)
     return CallMeasure(scenario.name, voice, latencies, stops, said, heard)
 
 
@@ -124,7 +129,8 @@ async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path 
     out: dict[str, Any] = {
         "calls": calls,
         "rounds": rounds,
-        "turn_latency_ms": {"p50": _p(lat, 50), "p95": _p(lat, 95), "n": len(lat)},
+        "turn_latency_ms": {"p50": _p(lat, 50), "p95": _p(lat, 95), "n": len(lat),
+                            "agent_cut_in": sum(1 for x in lat if x < 0)},
         "barge_in_stop_ms": {"p50": _p(stops, 50), "p95": _p(stops, 95), "n": len(stops)},
         **usage.per_call(calls * rounds, calls),
         "agent_stage_profile_median_ms": _stage_profile(convs),

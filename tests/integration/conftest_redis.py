@@ -35,7 +35,7 @@ class RedisServer:
     def __init__(self, workdir: Path) -> None:
         exe = shutil.which("redis-server")
         if exe is None:
-            pytest.skip("redis-server is not installed")
+            pytest.fail("redis-server is not installed: scripts/install.sh installs it (apt-get install redis-server)")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         workdir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from ari_agent.errors import AriAgentError
 from .conftest import DATA
 
 SCRIPTS = sorted((DATA / "scripts").glob("*.txt"))
-pytest.importorskip("ari_agent.integrations.demo_backend")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -74,3 +74,16 @@ async def test_dispatch_survives_odd_events() -> None:
         mgr.dispatch(parse_event(data))
     assert mgr.sessions == {}
     await mgr.close()
+
+
+def test_handoff_variables_are_dialplan_safe_and_inherited() -> None:
+    from ari_agent.call.session import handoff_variables
+
+    v = handoff_variables("tool_error", {"intent": "order_status", "verified_identity": "basic",
+                                         "result.status": "shipped", "summary": "x" * 900})
+    assert v["__ARI_AGENT_INTENT"] == "order_status"
+    assert v["__ARI_AGENT_VERIFIED"] == "basic"
+    assert v["__ARI_AGENT_RESULT_STATUS"] == "shipped"
+    assert v["__ARI_AGENT_REASON"] == "tool_error"
+    assert len(v["__ARI_AGENT_SUMMARY"]) == 500
+    assert all(k.startswith("__ARI_AGENT_") and k[2:].replace("_", "").isalnum() for k in v)
