@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ class RtpStats:
     foreign_source: int = 0
     foreign_ssrc: int = 0
     ssrc_changes: int = 0
+    short_frames: int = 0
     sent: int = 0
     send_errors: int = 0
     # Deviation of each send from its scheduled deadline, seconds (for the pacing benchmark).
@@ -129,8 +131,15 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             return
         if not self._ssrc_ok(pkt):
             return
-        if len(pkt.payload) != self.codec.bytes_per_20ms:
-            raise MediaError(f"payload of {len(pkt.payload)} bytes; {self.codec.bytes_per_20ms} expected for 20 ms")
+        size, want = len(pkt.payload), self.codec.bytes_per_20ms
+        if size > want or size == 0 or size % self.codec.bytes_per_sample:
+            raise MediaError(f"payload of {size} bytes; up to {want} expected for 20 ms")
+        if size < want:
+            # A short last frame (Asterisk ends a stream on a partial frame): pad it with silence so the
+            # 20 ms timeline holds.
+            self.stats.short_frames += 1
+            pkt = dataclasses.replace(pkt, payload=pkt.payload + self.codec.encode(
+                np.zeros((want - size) // self.codec.bytes_per_sample, dtype=np.int16)))
         self.stats.accepted += 1
         for frame in self.jitter.push(pkt):
             self.on_frame(frame)

@@ -37,7 +37,8 @@ def test_bad_datagrams_are_counted_and_dropped() -> None:
     ep.datagram_received(pkt(1), ASTERISK)
     for junk in (b"", b"\x80", b"\x00" * 12, b"\xff" * 40, pkt(2)[:11]):
         ep.datagram_received(junk, ASTERISK)
-    ep.datagram_received(pkt(3, size=100), ASTERISK)   # wrong payload size for 20 ms u-law
+    ep.datagram_received(pkt(3, size=200), ASTERISK)   # more than 20 ms of u-law
+    ep.datagram_received(pkt(8, size=100), ASTERISK)   # a short last frame: padded with silence, kept
     ep.datagram_received(pkt(4, pt=8), ASTERISK)       # A-law on a u-law stream
     ep.datagram_received(pkt(5, pt=101), ASTERISK)     # RFC 4733 DTMF: ignored quietly (ARI reports DTMF)
     ep.datagram_received(pkt(6), ("127.0.0.1", 9999))  # right packet, wrong source
@@ -46,7 +47,7 @@ def test_bad_datagrams_are_counted_and_dropped() -> None:
     assert st.malformed == 6
     assert st.wrong_payload_type == 1
     assert st.foreign_source == 2
-    assert st.accepted == 1
+    assert st.accepted == 2 and st.short_frames == 1
 
 
 def test_foreign_ssrc_dropped_but_a_real_source_change_is_followed() -> None:
