@@ -139,9 +139,10 @@ class VoiceServices:
         await self.prompts.warm([s for text in fixed for s in split_sentences(text)])
 
     def synthesize(self, sentence: str) -> Pcm:
-        """Blocking: cached fixed prompts, an LRU of recent sentences, else the TTS engine."""
-        if self.prompts.path(sentence).exists():
-            return self.prompts.get(sentence)
+        """Blocking: fixed prompts warmed at start-up, an LRU of recent sentences, else the TTS engine."""
+        fixed = self.prompts.cached(sentence)
+        if fixed is not None:
+            return fixed
         hit = self._sentences.get(sentence)
         if hit is not None:
             self._sentences.move_to_end(sentence)

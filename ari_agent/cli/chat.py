@@ -38,6 +38,7 @@ from ari_agent.conversation.seam import (
     Utterance,
 )
 from ari_agent.errors import AriAgentError
+from ari_agent.integrations.demo_backend import running_demo_backend
 
 INDENT = "        "
 
@@ -77,15 +78,6 @@ def run(args: argparse.Namespace) -> int:
             except ScriptError as exc:
                 raise AriAgentError(f"{args.script}:{n}: {exc}") from None
     return asyncio.run(_chat(args, intent_map, lines, sys.stdout))
-
-
-@asynccontextmanager
-async def demo_backend(today: date | None) -> AsyncIterator[str]:
-    """The demo backend on a free loopback port over a temporary database; yields its base URL."""
-    from ari_agent.integrations.demo_backend import running_demo_backend
-
-    async with running_demo_backend(today) as url:
-        yield url
 
 
 async def _chat(args: argparse.Namespace, intent_map: IntentMap, lines: list[str] | None, out: TextIO) -> int:
@@ -144,7 +136,7 @@ async def _backend(url: str | None, today: date) -> AsyncIterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    async with demo_backend(today) as started:
+    async with running_demo_backend(today) as started:
         yield started
 
 

@@ -90,6 +90,10 @@ class PromptCache:
     def path(self, text: str) -> Path:
         return self.cache_dir / f"{self.key(text)}.s16"
 
+    def cached(self, text: str) -> Pcm | None:
+        """A prompt already rendered in this process (no disk access: safe on the call path)."""
+        return self._mem.get(self.key(text))
+
     def get(self, text: str) -> Pcm:
         key = self.key(text)
         hit = self._mem.get(key)

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from ari_agent.call.voice_loop import VoiceConversation
-from ari_agent.cli.chat import demo_backend
+from ari_agent.integrations.demo_backend import running_demo_backend
 from ari_agent.media.match import audio_similarity
 from ari_agent.media.segments import speech_segments
 from ari_agent.metrics import REGISTRY
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def backend_url() -> AsyncIterator[str]:
-    async with demo_backend(None) as url:
+    async with running_demo_backend() as url:
         yield url
 
 

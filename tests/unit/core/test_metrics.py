@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 
 from ari_agent.call.voice_loop import TurnTiming
 from ari_agent.metrics import REGISTRY
+from ari_agent.ops.backend_process import free_port
 from ari_agent.ops.metrics_server import start_metrics_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stage_count(stage: str) -> float:
