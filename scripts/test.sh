@@ -10,6 +10,7 @@ export ARI_AGENT_SLOW_TESTS=1  # the per-voice recognition floors too
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check ari_agent tests
 echo "== mypy"; mypy ari_agent
+echo "== import layers"; lint-imports --no-cache
 echo "== pytest"
 set +e
 pytest -q -p no:cacheprovider "$@"

@@ -30,7 +30,12 @@ from ari_agent.call.session import CallSession
 from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.conversation.nlu import IntentClassifier
-from ari_agent.conversation.seam import (
+from ari_agent.conversation.slots.yes_no import parse_yes_no
+from ari_agent.integrations.runner import ToolRunner
+from ari_agent.media.endpointer import Endpointer, EndpointerConfig, NoInput, SpeechEnd, SpeechStart
+from ari_agent.media.jitter import AudioFrame
+from ari_agent.metrics import ACKNOWLEDGEMENTS, BARGE_INS, TOOL_CALLS, TURN_STAGE
+from ari_agent.seam import (
     Action,
     BargeIn,
     CallStarted,
@@ -46,11 +51,6 @@ from ari_agent.conversation.seam import (
     Transfer,
     Utterance,
 )
-from ari_agent.conversation.slots.yes_no import parse_yes_no
-from ari_agent.integrations.runner import ToolRunner
-from ari_agent.media.endpointer import Endpointer, EndpointerConfig, NoInput, SpeechEnd, SpeechStart
-from ari_agent.media.jitter import AudioFrame
-from ari_agent.metrics import ACKNOWLEDGEMENTS, BARGE_INS, TOOL_CALLS, TURN_STAGE
 from ari_agent.speech.stt import SpeechRecognizer, SttConfig, Transcript, create_recognizer
 from ari_agent.speech.tts import PromptCache, TextToSpeech
 from ari_agent.speech.turn_completion import completes_for, digit_count, is_patient

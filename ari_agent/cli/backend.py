@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ari_agent.integrations.demo_backend import Faults, serve
+    from ari_agent.devtools.demo_backend import Faults, serve
 
     if not 0 < args.port < 65536:
         raise AriAgentError(f"--port {args.port}: must be 1-65535")

@@ -42,13 +42,13 @@ def handle_media(args: argparse.Namespace) -> int:
 
 
 async def _media(cfg: Any, calls: int, work: Path) -> dict[str, Any]:
-    from ari_agent.ops.bench_media import run_media_bench
+    from ari_agent.devtools.bench_media import run_media_bench
 
     return await run_media_bench(cfg, calls, work)
 
 
 def handle_latency(args: argparse.Namespace) -> int:
-    from ari_agent.ops.bench_latency import run_latency_bench
+    from ari_agent.devtools.bench_latency import run_latency_bench
 
     cfg = config_from(args)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="ari-agent-bench-"))
@@ -59,8 +59,8 @@ def handle_latency(args: argparse.Namespace) -> int:
 
 
 def handle_nlu(args: argparse.Namespace) -> int:
-    from ari_agent.conversation.benchmark import engine_turn_benchmark
-    from ari_agent.conversation.nlu import benchmark as nlu_bench
+    from ari_agent.devtools import bench_nlu as nlu_bench
+    from ari_agent.devtools.bench_engine import engine_turn_benchmark
 
     nlu = nlu_bench.run_nlu_benchmark(args.map or nlu_bench.DEFAULT_MAP, args.testset or nlu_bench.DEFAULT_TESTSET)
     engine = engine_turn_benchmark(args.turns)

@@ -10,8 +10,8 @@ from typing import Any
 
 from ari_agent.cli.common import ari_client, config_from
 from ari_agent.config import Config
-from ari_agent.ops.test_caller import TestCaller, TestCallResult
-from ari_agent.ops.voices import synthesize_caller
+from ari_agent.devtools.test_caller import TestCaller, TestCallResult
+from ari_agent.devtools.voices import synthesize_caller
 
 
 def register(sub: Any) -> None:

@@ -22,7 +22,9 @@ from typing import Any, TextIO
 from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.script import Control, ScriptError, parse_script_line
-from ari_agent.conversation.seam import (
+from ari_agent.devtools.demo_backend import running_demo_backend
+from ari_agent.errors import AriAgentError
+from ari_agent.seam import (
     Action,
     BargeIn,
     CallStarted,
@@ -37,8 +39,6 @@ from ari_agent.conversation.seam import (
     Transfer,
     Utterance,
 )
-from ari_agent.errors import AriAgentError
-from ari_agent.integrations.demo_backend import running_demo_backend
 
 INDENT = "        "
 
@@ -64,8 +64,6 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     intent_map = load_intent_map(args.map)
-    if intent_map.tools_config is None:
-        raise AriAgentError("the integrations package (ari_agent.integrations) is needed to run tools")
     lines: list[str] | None = None
     if args.script:
         try:

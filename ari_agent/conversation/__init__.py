@@ -7,5 +7,5 @@
 - ``policy`` / ``escalation``: what the agent may do, and where a handoff goes;
 - ``grammar``: JSGF for a ``Listen``'s expectation; ``benchmark``: CPU per turn.
 
-Nothing is imported here, so that ``ari_agent.conversation.seam`` stays cheap to import.
+Nothing is imported here, so that ``ari_agent.seam`` stays cheap to import.
 """

@@ -47,7 +47,14 @@ from ari_agent.conversation.intent_map import (
 from ari_agent.conversation.nlu import IntentClassifier
 from ari_agent.conversation.policy import Policy
 from ari_agent.conversation.routing import IntentRouter, Route
-from ari_agent.conversation.seam import (
+from ari_agent.conversation.slots import SlotValue, extract_slots, parse_slot, parse_slot_dtmf
+from ari_agent.conversation.slots.dates import spoken_date
+from ari_agent.conversation.slots.digits import spoken_digits
+from ari_agent.conversation.slots.times import spoken_time
+from ari_agent.conversation.slots.words import tokens
+from ari_agent.conversation.slots.yes_no import parse_yes_no
+from ari_agent.conversation.templates import TemplateError, render
+from ari_agent.seam import (
     Action,
     BargeIn,
     CallStarted,
@@ -63,13 +70,6 @@ from ari_agent.conversation.seam import (
     Transfer,
     Utterance,
 )
-from ari_agent.conversation.slots import SlotValue, extract_slots, parse_slot, parse_slot_dtmf
-from ari_agent.conversation.slots.dates import spoken_date
-from ari_agent.conversation.slots.digits import spoken_digits
-from ari_agent.conversation.slots.times import spoken_time
-from ari_agent.conversation.slots.words import tokens
-from ari_agent.conversation.slots.yes_no import parse_yes_no
-from ari_agent.conversation.templates import TemplateError, render
 
 IdempotencyKeyFn = Callable[[str, str, Mapping[str, Any]], str]
 QuestionKind = Literal["open", "anything_else", "slot", "identity", "confirm", "none"]

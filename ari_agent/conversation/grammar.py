@@ -18,12 +18,12 @@ import re
 from collections.abc import Container, Iterable, Sequence
 
 from ari_agent.conversation.commands import COMMAND_PHRASES
-from ari_agent.conversation.seam import Expectation
 from ari_agent.conversation.slots.dates import MONTH_NAMES, WEEKDAY_NAMES
 from ari_agent.conversation.slots.letters import NATO
 from ari_agent.conversation.slots.numbers import ORDINAL_TEENS, ORDINAL_UNITS, TEENS, TENS, UNITS
 from ari_agent.conversation.slots.words import tokens
 from ari_agent.conversation.slots.yes_no import yes_no_phrases
+from ari_agent.seam import Expectation
 
 _SPECIAL = re.compile(r"[;=|*+<>()\[\]{}/\"\\]")
 _DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

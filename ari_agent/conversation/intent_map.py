@@ -4,19 +4,18 @@ Every intent names its owner, example phrasings, typed slots, the identity verif
 the tools it may call (an allowlist) and in which order, what it says, what it must complete (its
 output contract), where it hands off and why (its escalation contract), phrases that force a handoff
 (exclusions) and its latency budget. Map-wide settings hold the greeting, limits, queues, business
-hours, identity verification and the ``tools:`` section (validated with the integrations'
-``ToolsConfig`` when that package is installed).
+hours, identity verification and the ``tools:`` section (validated as the integrations'
+``ToolsConfig``).
 
 A broken map is refused with ``ConfigError(file, key_path, reason, line)``: the schema is checked
-first (unknown keys, wrong types), then the cross-field rules in ``_check_cross_fields``.
+first (unknown keys, wrong types), then the cross-field rules (``_Checker``).
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ari_agent.conversation.nlu import IntentSpec
 from ari_agent.conversation.templates import GLOBAL_NAMES, NAMESPACES, TemplateError, placeholders
 from ari_agent.errors import ConfigError
+from ari_agent.integrations.tools_config import ToolsConfig
 from ari_agent.yaml_source import LineIndex, format_key_path, load_yaml, load_yaml_text, validate
 
 DEMO_MAP_PATH = Path(__file__).resolve().parent.parent / "data" / "demo-intent-map.yaml"
@@ -288,7 +288,7 @@ class IntentMap:
     spec: IntentMapSpec
     tools: Mapping[str, ToolInfo]
     source: str = "<memory>"
-    tools_config: Any = None  # the integrations' ToolsConfig when that package is installed
+    tools_config: ToolsConfig = field(default_factory=ToolsConfig)  # the validated ``tools:`` section
 
     @property
     def intents(self) -> tuple[IntentDefinition, ...]:
@@ -331,31 +331,19 @@ def intent_map_from_data(data: Any, file: str, index: LineIndex | None = None) -
     return IntentMap(spec=spec, tools=tools, source=file, tools_config=tools_config)
 
 
-def _tools_config_model() -> type[BaseModel] | None:
-    try:
-        module = importlib.import_module("ari_agent.integrations.tools_config")
-    except ImportError:
-        return None
-    model = getattr(module, "ToolsConfig", None)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _tools(raw: dict[str, Any], file: str, idx: LineIndex) -> tuple[Any, dict[str, ToolInfo]]:
+def _tools(raw: dict[str, Any], file: str, idx: LineIndex) -> tuple[ToolsConfig, dict[str, ToolInfo]]:
     """Validate the ``tools:`` section and extract the write flags."""
-    model = _tools_config_model()
-    config: Any = None
-    if model is not None:
-        try:
-            config = model.model_validate(raw)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ["tools", *(p for p in err["loc"] if isinstance(p, (str, int)))]
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check spelling)"
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            raise ConfigError(file, format_key_path(loc), msg, line=idx.line_of(loc)) from None
+    try:
+        config = ToolsConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ["tools", *(p for p in err["loc"] if isinstance(p, (str, int)))]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check spelling)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        raise ConfigError(file, format_key_path(loc), msg, line=idx.line_of(loc)) from None
     tools: dict[str, ToolInfo] = {}
     entries = raw.get("definitions", {})
     if not isinstance(entries, dict):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ari_agent.conversation.intent_map import VERIFICATION_RANK, IntentDefinition, IntentMap
-from ari_agent.conversation.seam import Action, CallTool, Hangup, Listen, Say, Transfer
+from ari_agent.seam import Action, CallTool, Hangup, Listen, Say, Transfer
 
 TRANSFER_ONLY_ACTIONS: tuple[type, ...] = (Say, Transfer, Hangup)
 

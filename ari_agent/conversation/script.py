@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from ari_agent.conversation.seam import BargeIn, Dtmf, Event, Timeout, TimeoutKind, Utterance
+from ari_agent.seam import BargeIn, Dtmf, Event, Timeout, TimeoutKind, Utterance
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from typing import Any, Protocol
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
-from ari_agent.conversation.seam import CallTool, ToolResult
 from ari_agent.errors import ConfigError
 from ari_agent.integrations.circuit import CircuitBreaker
 from ari_agent.integrations.contracts import get_contract
@@ -39,6 +38,7 @@ from ari_agent.integrations.jobs import SubmitState, WriteJob, WriteQueue
 from ari_agent.integrations.outcomes import BREAKER_FAILURES, RETRYABLE, ToolErrorCode
 from ari_agent.integrations.secrets import MissingSecretError, redact, resolve_headers, resolve_template
 from ari_agent.integrations.tools_config import HttpToolSpec, ToolsConfig
+from ari_agent.seam import CallTool, ToolResult
 
 log = logging.getLogger("ari_agent.integrations.runner")
 

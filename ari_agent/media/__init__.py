@@ -1,11 +1,12 @@
 """Pure media layer: RTP packets, G.711, PCM helpers, jitter buffer and outbound pacing (no I/O)."""
 
-from ari_agent.media.g711 import Int16Array, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from ari_agent.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ari_agent.media.jitter import AudioFrame, JitterBuffer, JitterStats
 from ari_agent.media.pacer import OutboundStream, PacingClock
 from ari_agent.media.pcm import (
     SAMPLES_PER_FRAME,
     Codec,
+    Pcm,
     Resampler,
     array_to_slin_be,
     array_to_slin_le,
@@ -25,11 +26,11 @@ __all__ = [
     "SAMPLES_PER_FRAME",
     "AudioFrame",
     "Codec",
-    "Int16Array",
     "JitterBuffer",
     "JitterStats",
     "OutboundStream",
     "PacingClock",
+    "Pcm",
     "Resampler",
     "RtpPacket",
     "alaw_decode",

@@ -38,8 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ari_agent.errors import MediaError
-from ari_agent.media.g711 import Int16Array
-from ari_agent.media.pcm import SAMPLE_RATE, as_pcm16
+from ari_agent.media.pcm import SAMPLE_RATE, Pcm, as_pcm16
 from ari_agent.media.vad import Vad, VadFrame
 
 
@@ -83,7 +82,7 @@ class SpeechStart:
 
 @dataclass(frozen=True, eq=False)
 class SpeechEnd:
-    audio: Int16Array
+    audio: Pcm
     start_ms: int  # first voiced frame
     end_ms: int  # end of the last voiced frame
     reason: Literal["silence", "max_length"] = "silence"
@@ -119,7 +118,7 @@ class _Turn:
 class _Utterance:
     start_ms: int
     barge_in: bool
-    frames: list[Int16Array] = field(default_factory=list)
+    frames: list[Pcm] = field(default_factory=list)
     voiced_ms: int = 0
     gap_ms: int = 0  # current run of non-speech frames
     last_voiced_end_ms: int = 0
@@ -142,7 +141,7 @@ class Endpointer:
         self._playing = False
         self._state = _State.IDLE
         self._turn = _Turn()
-        self._pre: deque[Int16Array] = deque(maxlen=max(0, self.config.pre_roll_ms // self.config.frame_ms))
+        self._pre: deque[Pcm] = deque(maxlen=max(0, self.config.pre_roll_ms // self.config.frame_ms))
         self._utt: _Utterance | None = None
         self._frame_samples = SAMPLE_RATE * self.config.frame_ms // 1000
 
@@ -212,7 +211,7 @@ class Endpointer:
             return v.snr_db >= cfg.echo_margin_db and v.energy_db >= cfg.echo_min_db
         return True
 
-    def _idle(self, samples: Int16Array, v: VadFrame, now_ms: int) -> EndpointEvent | None:
+    def _idle(self, samples: Pcm, v: VadFrame, now_ms: int) -> EndpointEvent | None:
         if self._is_onset_speech(v):
             utt = _Utterance(start_ms=now_ms, barge_in=self._playing)
             utt.frames.extend(self._pre)
@@ -230,7 +229,7 @@ class Endpointer:
             return NoInput(at_ms=now_ms + self.config.frame_ms)
         return None
 
-    def _onset(self, samples: Int16Array, v: VadFrame, now_ms: int) -> EndpointEvent | None:
+    def _onset(self, samples: Pcm, v: VadFrame, now_ms: int) -> EndpointEvent | None:
         utt = self._utt
         assert utt is not None
         cfg = self.config
@@ -264,7 +263,7 @@ class Endpointer:
         utt.next_check_ms = self.config.complete_silence_ms
         return SpeechStart(start_ms=utt.start_ms, barge_in=utt.barge_in)
 
-    def _speech(self, samples: Int16Array, v: VadFrame, now_ms: int) -> EndpointEvent | None:
+    def _speech(self, samples: Pcm, v: VadFrame, now_ms: int) -> EndpointEvent | None:
         utt = self._utt
         assert utt is not None
         cfg = self.config
@@ -301,7 +300,7 @@ class Endpointer:
         cfg = self.config
         drop_frames = max(0, (utt.gap_ms - cfg.tail_ms) // cfg.frame_ms)
         frames = utt.frames[: len(utt.frames) - drop_frames] if drop_frames else utt.frames
-        audio: Int16Array = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+        audio: Pcm = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
         self._utt = None
         self._state = _State.IDLE
         self._pre.clear()

@@ -16,14 +16,15 @@ Behaviour worth knowing:
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from ari_agent.errors import MediaError
 
-Int16Array = npt.NDArray[np.int16]
+if TYPE_CHECKING:
+    from ari_agent.media.pcm import Pcm
 
 _ULAW_SEG_END: Final = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF], dtype=np.int32)
 _ALAW_SEG_END: Final = np.array([0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF], dtype=np.int32)
@@ -54,7 +55,7 @@ def _build_ulaw_encode() -> npt.NDArray[np.uint8]:
     return out.astype(np.uint8)
 
 
-def _build_ulaw_decode() -> Int16Array:
+def _build_ulaw_decode() -> Pcm:
     u = ~np.arange(256, dtype=np.int32) & 0xFF
     t = ((u & 0x0F) << 3) + 0x84
     t <<= (u & 0x70) >> 4
@@ -77,7 +78,7 @@ def _build_alaw_encode() -> npt.NDArray[np.uint8]:
     return out.astype(np.uint8)
 
 
-def _build_alaw_decode() -> Int16Array:
+def _build_alaw_decode() -> Pcm:
     a = np.arange(256, dtype=np.int32) ^ 0x55
     t = (a & 0x0F) << 4
     seg = (a & 0x70) >> 4
@@ -118,7 +119,7 @@ def ulaw_encode(pcm: npt.ArrayLike) -> bytes:
     return ULAW_ENCODE_TABLE[_pcm_index(pcm)].tobytes()
 
 
-def ulaw_decode(data: bytes | bytearray | memoryview) -> Int16Array:
+def ulaw_decode(data: bytes | bytearray | memoryview) -> Pcm:
     """µ-law bytes -> new int16 array, one sample per byte."""
     return ULAW_DECODE_TABLE[_code_array(data)]
 
@@ -128,6 +129,6 @@ def alaw_encode(pcm: npt.ArrayLike) -> bytes:
     return ALAW_ENCODE_TABLE[_pcm_index(pcm)].tobytes()
 
 
-def alaw_decode(data: bytes | bytearray | memoryview) -> Int16Array:
+def alaw_decode(data: bytes | bytearray | memoryview) -> Pcm:
     """A-law bytes -> new int16 array, one sample per byte."""
     return ALAW_DECODE_TABLE[_code_array(data)]

@@ -40,8 +40,7 @@ from typing import Final
 import numpy as np
 
 from ari_agent.errors import MediaError
-from ari_agent.media.g711 import Int16Array
-from ari_agent.media.pcm import Codec
+from ari_agent.media.pcm import Codec, Pcm
 from ari_agent.media.rtp import RtpPacket, seq_add, seq_diff, ts_add, ts_diff
 
 RESYNC_SEQ_JUMP: Final = 1000
@@ -56,7 +55,7 @@ class AudioFrame:
 
     seq: int
     timestamp: int
-    pcm: Int16Array
+    pcm: Pcm
     concealed: bool
     gap_fill: bool = False
 
@@ -85,7 +84,7 @@ class JitterStats:
 @dataclass(slots=True)
 class _Pending:
     packet: RtpPacket
-    pcm: Int16Array | None  # None: not audio of this codec
+    pcm: Pcm | None  # None: not audio of this codec
 
 
 @dataclass(slots=True)
@@ -126,7 +125,7 @@ class JitterBuffer:
         self._highest_seq: int | None = None
         self._stray: _Pending | None = None  # a packet far from the stream, waiting for confirmation
         self._frame_samples = codec.samples_per_20ms
-        self._last_pcm: Int16Array | None = None
+        self._last_pcm: Pcm | None = None
         self._conceal_run = 0
 
     # --- public ---------------------------------------------------------------------------------
@@ -142,7 +141,7 @@ class JitterBuffer:
 
     def push(self, pkt: RtpPacket) -> list[AudioFrame]:
         """Take one received packet; return the frames it made releasable, in order."""
-        pcm: Int16Array | None = None
+        pcm: Pcm | None = None
         if self.codec.accepts_payload_type(pkt.payload_type):
             pcm = self.codec.decode(pkt.payload)  # MediaError on a malformed payload, before any change
             if pcm.size == 0:
@@ -307,12 +306,12 @@ class JitterBuffer:
             self._next_ts = None  # the timeline is broken anyway: do not gap-fill after the jump
         self._next_seq = seq_add(start, missing)
 
-    def _concealment(self) -> Int16Array:
+    def _concealment(self) -> Pcm:
         run = self._conceal_run
         self._conceal_run += 1
         last = self._last_pcm
         if last is None or last.size != self._frame_samples or run >= len(CONCEALMENT_GAINS):
             return np.zeros(self._frame_samples, dtype=np.int16)
         scaled = np.rint(last.astype(np.float32) * np.float32(CONCEALMENT_GAINS[run]))
-        frame: Int16Array = scaled.astype(np.int16)
+        frame: Pcm = scaled.astype(np.int16)
         return frame

@@ -28,8 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ari_agent.errors import MediaError
-from ari_agent.media.g711 import Int16Array
-from ari_agent.media.pcm import Codec, as_pcm16
+from ari_agent.media.pcm import Codec, Pcm, as_pcm16
 from ari_agent.media.rtp import RtpPacket, seq_add, ts_add
 
 
@@ -61,7 +60,7 @@ class OutboundStream:
         self._seq = seq
         self._ts = ts
         self._frames: deque[bytes] = deque()
-        self._partial: Int16Array = np.zeros(0, dtype=np.int16)
+        self._partial: Pcm = np.zeros(0, dtype=np.int16)
         self._spurt_start = True
         self._silence = codec.encode(np.zeros(codec.samples_per_20ms, dtype=np.int16))
         self.packets_sent = 0

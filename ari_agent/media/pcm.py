@@ -16,8 +16,10 @@ import numpy.typing as npt
 import soxr
 
 from ari_agent.errors import MediaError
-from ari_agent.media.g711 import Int16Array, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from ari_agent.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 
+Pcm = npt.NDArray[np.int16]
+"""The one PCM array type: 1-D signed 16-bit mono samples (8 kHz on the line unless a rate is given)."""
 Float64Array = npt.NDArray[np.float64]
 ResampleQuality = Literal["QQ", "LQ", "MQ", "HQ", "VHQ"]
 
@@ -32,7 +34,7 @@ _FULL_SCALE: Final = 32768.0
 # --- sample arrays ------------------------------------------------------------------------------
 
 
-def as_pcm16(samples: npt.ArrayLike, what: str = "PCM") -> Int16Array:
+def as_pcm16(samples: npt.ArrayLike, what: str = "PCM") -> Pcm:
     """Return ``samples`` as a 1-D int16 array (no copy when it already is one).
 
     Other integer dtypes are clipped to the int16 range; floats and other dimensions raise MediaError.
@@ -41,17 +43,17 @@ def as_pcm16(samples: npt.ArrayLike, what: str = "PCM") -> Int16Array:
     if arr.ndim != 1:
         raise MediaError(f"{what}: expected a 1-D array of samples, got {arr.ndim} dimensions")
     if arr.dtype == np.int16:
-        same: Int16Array = arr
+        same: Pcm = arr
         return same
     if arr.size == 0:
         return np.zeros(0, dtype=np.int16)
     if np.issubdtype(arr.dtype, np.integer):
-        clipped: Int16Array = np.clip(arr, -32768, 32767).astype(np.int16)
+        clipped: Pcm = np.clip(arr, -32768, 32767).astype(np.int16)
         return clipped
     raise MediaError(f"{what}: expected integer samples, got dtype {arr.dtype} (use float_to_pcm16)")
 
 
-def float_to_pcm16(samples: npt.ArrayLike) -> Int16Array:
+def float_to_pcm16(samples: npt.ArrayLike) -> Pcm:
     """Float samples in [-1.0, 1.0] -> int16 (rounded, clipped)."""
     arr = np.asarray(samples, dtype=np.float64)
     if arr.ndim != 1:
@@ -66,7 +68,7 @@ def pcm16_to_float(samples: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return as_pcm16(samples).astype(np.float32) / np.float32(_FULL_SCALE)
 
 
-def slin_be_to_array(data: bytes | bytearray | memoryview) -> Int16Array:
+def slin_be_to_array(data: bytes | bytearray | memoryview) -> Pcm:
     """Big-endian signed 16-bit PCM (Asterisk ``slin`` over RTP) -> new native int16 array."""
     if len(data) % 2:
         raise MediaError(f"slin payload has an odd length ({len(data)} bytes)")
@@ -78,7 +80,7 @@ def array_to_slin_be(arr: npt.ArrayLike) -> bytes:
     return as_pcm16(arr, "slin").astype(">i2").tobytes()
 
 
-def slin_le_to_array(data: bytes | bytearray | memoryview) -> Int16Array:
+def slin_le_to_array(data: bytes | bytearray | memoryview) -> Pcm:
     """Little-endian signed 16-bit PCM (WAV, Asterisk WebSocket media) -> new native int16 array."""
     if len(data) % 2:
         raise MediaError(f"little-endian PCM has an odd length ({len(data)} bytes)")
@@ -130,7 +132,7 @@ class Codec(enum.Enum):
         """True for this codec's payload type (slin also accepts 11, which Asterisk takes too)."""
         return pt == self.payload_type or (self is Codec.SLIN and pt == 11)
 
-    def decode(self, payload: bytes | bytearray | memoryview) -> Int16Array:
+    def decode(self, payload: bytes | bytearray | memoryview) -> Pcm:
         """RTP payload -> int16 samples."""
         if self is Codec.ULAW:
             return ulaw_decode(payload)
@@ -174,7 +176,7 @@ def _check_rate(rate: int, what: str) -> None:
         raise MediaError(f"{what} must be a positive integer sample rate, got {rate!r}")
 
 
-def resample(arr: npt.ArrayLike, in_rate: int, out_rate: int, quality: ResampleQuality = "HQ") -> Int16Array:
+def resample(arr: npt.ArrayLike, in_rate: int, out_rate: int, quality: ResampleQuality = "HQ") -> Pcm:
     """One-shot resampling of a whole int16 signal (no delay: output is aligned with input)."""
     _check_rate(in_rate, "in_rate")
     _check_rate(out_rate, "out_rate")
@@ -183,7 +185,7 @@ def resample(arr: npt.ArrayLike, in_rate: int, out_rate: int, quality: ResampleQ
         return samples.copy()
     if samples.size == 0:
         return np.zeros(0, dtype=np.int16)
-    out: Int16Array = soxr.resample(samples, in_rate, out_rate, quality=quality)
+    out: Pcm = soxr.resample(samples, in_rate, out_rate, quality=quality)
     return out
 
 
@@ -211,19 +213,19 @@ class Resampler:
     def passthrough(self) -> bool:
         return self._stream is None
 
-    def process(self, chunk: npt.ArrayLike) -> Int16Array:
+    def process(self, chunk: npt.ArrayLike) -> Pcm:
         """Resample the next chunk; may return fewer samples than the rate ratio implies (delay)."""
         samples = as_pcm16(chunk, "Resampler.process")
         if self._stream is None:
             return samples.copy()
-        out: Int16Array = self._stream.resample_chunk(samples)
+        out: Pcm = self._stream.resample_chunk(samples)
         return out
 
-    def flush(self) -> Int16Array:
+    def flush(self) -> Pcm:
         """Return the remaining held-back samples and reset for a new stream."""
         if self._stream is None:
             return np.zeros(0, dtype=np.int16)
-        out: Int16Array = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        out: Pcm = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
         self._stream.clear()
         return out
 

@@ -41,8 +41,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from ari_agent.media.pcm import resample
-from ari_agent.speech.tts import LINE_RATE, Pcm, TtsError
+from ari_agent.media.pcm import Pcm, resample
+from ari_agent.speech.tts import LINE_RATE, TtsError
 
 log = logging.getLogger(__name__)
 

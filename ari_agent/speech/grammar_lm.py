@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from ari_agent.conversation.seam import Expectation
+from ari_agent.seam import Expectation
 
 log = logging.getLogger(__name__)
 

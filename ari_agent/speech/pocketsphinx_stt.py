@@ -40,8 +40,8 @@ import numpy as np
 import numpy.typing as npt
 from pocketsphinx import Decoder
 
-from ari_agent.conversation.seam import Expectation
 from ari_agent.media.pcm import Resampler, as_pcm16
+from ari_agent.seam import Expectation
 from ari_agent.speech.grammar_lm import SearchCache, SearchSpec, default_dictionary_path
 from ari_agent.speech.stt import PocketsphinxSettings, SttError, Transcript, Word
 

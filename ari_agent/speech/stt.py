@@ -20,16 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
 import numpy.typing as npt
 
-from ari_agent.conversation.seam import Expectation
 from ari_agent.errors import AriAgentError
+from ari_agent.seam import Expectation
 
 if TYPE_CHECKING:
     from ari_agent.speech.whisper_stt import WhisperWorkerPool
-
-Pcm8k = npt.NDArray[np.int16]
 
 
 class SttError(AriAgentError):

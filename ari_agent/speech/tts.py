@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from ari_agent.errors import AriAgentError
-from ari_agent.media.pcm import resample
+from ari_agent.media.pcm import Pcm, resample
 
 log = logging.getLogger(__name__)
 LINE_RATE = 8000
-Pcm = npt.NDArray[np.int16]
 
 
 class TtsError(AriAgentError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ari_agent.conversation.seam import Expectation
+from ari_agent.seam import Expectation
 from ari_agent.speech.grammar_lm import words_of
 
 _DIGITS = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}

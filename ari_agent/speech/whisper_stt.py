@@ -41,8 +41,8 @@ from typing import Any, Final, cast
 import numpy as np
 import numpy.typing as npt
 
-from ari_agent.conversation.seam import Expectation
 from ari_agent.media.pcm import as_pcm16, pcm16_to_float, resample
+from ari_agent.seam import Expectation
 from ari_agent.speech.ggml_format import ValidationLevel, WhisperModelInfo, validate_whisper_model
 from ari_agent.speech.stt import SttConfig, SttError, Transcript, WhisperSettings
 

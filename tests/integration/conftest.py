@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ari_agent.config import Config, load_config
-from ari_agent.ops.harness import InProcessAgent
+from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.voices import synthesize_caller
 from ari_agent.ops.localpbx import LocalPbx
-from ari_agent.ops.voices import synthesize_caller
 from ari_agent.telephony.ari import AriClient
 
 

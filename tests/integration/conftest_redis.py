@@ -21,7 +21,7 @@ import psutil
 import pytest
 import redis
 
-from ari_agent.ops.backend_process import free_port
+from ari_agent.devtools.backend_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,11 +11,11 @@ import numpy as np
 import psutil
 import pytest
 
+from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.test_caller import TestCallResult, read_wav_mono
 from ari_agent.media.match import audio_similarity
 from ari_agent.media.rtp import RtpPacket
-from ari_agent.ops.harness import InProcessAgent
 from ari_agent.ops.localpbx import LocalPbx
-from ari_agent.ops.test_caller import TestCallResult, read_wav_mono
 from ari_agent.telephony.ari import AriClient
 
 from .conftest import agent_config, wait_until_clean
@@ -92,7 +92,7 @@ async def test_agent_hangs_up(pbx: LocalPbx, ari: AriClient, caller_wav: Path, t
 
 
 async def test_twenty_concurrent_calls(agent: InProcessAgent, ari: AriClient, voice_dir: Path) -> None:
-    from ari_agent.ops.voices import VOICES, synthesize_caller
+    from ari_agent.devtools.voices import VOICES, synthesize_caller
 
     assert agent.caller is not None
     lines = ["I want to check my order status.", "Can I move my appointment to next week?",

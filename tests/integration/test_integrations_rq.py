@@ -14,13 +14,13 @@ import psutil
 import pytest
 import redis
 
-from ari_agent.conversation.seam import CallTool
 from ari_agent.integrations.contracts import RecordWriteRequest
 from ari_agent.integrations.http_adapter import prepare_request
 from ari_agent.integrations.idempotency import idempotency_key
 from ari_agent.integrations.jobs import SubmitState, WriteJob, WriteQueue
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.integrations.tools_config import HttpToolSpec, WriteQueueSettings, demo_tools_config
+from ari_agent.seam import CallTool
 
 from .conftest_redis import Workers, demo_backend, redis_dump, redis_server  # noqa: F401  (fixtures)
 

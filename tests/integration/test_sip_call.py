@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.test_caller import read_wav_mono
+from ari_agent.devtools.voices import synthesize_caller
 from ari_agent.media.g711 import ulaw_encode
 from ari_agent.media.match import audio_similarity
 from ari_agent.media.pcm import resample
-from ari_agent.ops.harness import InProcessAgent
-from ari_agent.ops.test_caller import read_wav_mono
-from ari_agent.ops.voices import synthesize_caller
 from ari_agent.telephony.ari import AriClient
 
 from .conftest import wait_until_clean

@@ -16,14 +16,14 @@ import aiohttp
 import pytest
 
 from ari_agent.call.voice_loop import VoiceConversation
-from ari_agent.integrations.demo_backend import running_demo_backend
+from ari_agent.devtools.demo_backend import running_demo_backend
+from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.test_caller import TestCallResult, read_wav_mono
+from ari_agent.devtools.voices import synthesize_caller
 from ari_agent.media.match import audio_similarity
 from ari_agent.media.segments import speech_segments
 from ari_agent.metrics import REGISTRY
-from ari_agent.ops.harness import InProcessAgent
 from ari_agent.ops.localpbx import LocalPbx
-from ari_agent.ops.test_caller import TestCallResult, read_wav_mono
-from ari_agent.ops.voices import synthesize_caller
 
 from .conftest import agent_config
 
@@ -116,7 +116,7 @@ ORDER_LINES = ("Hi, I'd like to check the status of my order please.", "four fiv
 async def test_barge_in_stops_the_prompt(voice_agent: InProcessAgent, voice_dir: Path) -> None:
     """The caller talks over the greeting: the agent's audio stops within 300 ms of the caller's onset
     (measured on the caller-side recordings), the engine learns what was heard, and the request is served."""
-    from ari_agent.ops.bench_latency import SCENARIOS, measure_call
+    from ari_agent.devtools.bench_latency import SCENARIOS, measure_call
 
     assert voice_agent.caller is not None and voice_agent.manager is not None
     wavs = [synthesize_caller(t, "flite:rms", voice_dir) for t in ORDER_LINES]
@@ -190,7 +190,7 @@ async def test_call_with_whisper_engine_on_a_generated_model(pbx: LocalPbx, tmp_
     random-weight ggml model the test writes. Its transcripts are noise, so the agent must handle
     them like any no-match (clarify, then hand off) — never crash or drop the call."""
     pytest.importorskip("pywhispercpp", reason="the whisper extra is installed by scripts/test.sh")
-    from ari_agent.speech.ggml_tiny import write_tiny_whisper_model
+    from ari_agent.devtools.ggml_tiny import write_tiny_whisper_model
 
     model = write_tiny_whisper_model(tmp_path / "tiny-whisper.bin")
     cfg = agent_config(tmp_path, conversation__mode="voice", conversation__tools_base_url=backend_url,

@@ -31,7 +31,7 @@ from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import IntentMap, load_intent_map
 from ari_agent.conversation.nlu import IntentClassifier, build_classifier
 from ari_agent.conversation.script import Control, parse_script_line
-from ari_agent.conversation.seam import (
+from ari_agent.seam import (
     Action,
     CallStarted,
     CallTool,

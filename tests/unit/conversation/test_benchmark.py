@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ari_agent.conversation.benchmark import TARGET_P95_MS, engine_turn_benchmark
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.conversation.nlu import IntentClassifier
+from ari_agent.devtools.bench_engine import TARGET_P95_MS, engine_turn_benchmark
 
 
 def test_engine_turn_benchmark(demo_map: IntentMap, classifier: IntentClassifier) -> None:

@@ -14,7 +14,7 @@ from ari_agent.conversation.engine import ConversationEngine, default_idempotenc
 from ari_agent.conversation.intent_map import IntentMap, parse_intent_map
 from ari_agent.conversation.nlu import Classification
 from ari_agent.conversation.policy import Policy, Violation
-from ari_agent.conversation.seam import (
+from ari_agent.seam import (
     Action,
     BargeIn,
     CallStarted,

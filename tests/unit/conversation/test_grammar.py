@@ -15,7 +15,7 @@ from ari_agent.conversation.grammar import (
     expectation_to_jsgf,
     vocabulary_from_dictionary,
 )
-from ari_agent.conversation.seam import CallStarted, Expectation, Listen, Utterance
+from ari_agent.seam import CallStarted, Expectation, Listen, Utterance
 
 EXPECTATIONS = {
     "digits": Expectation(kind="digits", min_digits=4, max_digits=8),

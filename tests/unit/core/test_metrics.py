@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 
 from ari_agent.call.voice_loop import TurnTiming
+from ari_agent.devtools.backend_process import free_port
 from ari_agent.metrics import REGISTRY
-from ari_agent.ops.backend_process import free_port
 from ari_agent.ops.metrics_server import start_metrics_server
 
 

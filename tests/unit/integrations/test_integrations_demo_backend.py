@@ -13,11 +13,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from ari_agent.conversation.seam import CallTool
-from ari_agent.integrations.demo_backend import DemoStore, Faults, create_app, next_weekday
+from ari_agent.devtools.demo_backend import DemoStore, Faults, create_app, next_weekday
 from ari_agent.integrations.idempotency import idempotency_key
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.integrations.tools_config import ToolsConfig, demo_tools_config
+from ari_agent.seam import CallTool
 
 TODAY = dt.date(2026, 11, 24)  # a Tuesday
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
+from ari_agent.devtools.demo_backend import DemoStore, create_app
 from ari_agent.integrations.contracts import RecordWriteRequest
-from ari_agent.integrations.demo_backend import DemoStore, create_app
 from ari_agent.integrations.http_adapter import PreparedRequest, prepare_request
 from ari_agent.integrations.jobs import WriteFailed, WriteJob, WriteQueue, perform_write
 from ari_agent.integrations.tools_config import HttpToolSpec, WriteQueueSettings

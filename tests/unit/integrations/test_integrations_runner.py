@@ -14,13 +14,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ari_agent.conversation.seam import CallTool, ToolResult
 from ari_agent.errors import ConfigError
 from ari_agent.integrations.circuit import CircuitState
 from ari_agent.integrations.idempotency import idempotency_key
 from ari_agent.integrations.jobs import SubmitState, WriteJob
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.integrations.tools_config import ToolsConfig
+from ari_agent.seam import CallTool, ToolResult
 
 ORDER = {"order_number": "4567", "status": "shipped", "eta": "2026-11-26", "carrier": "UPS",
          "items": [{"name": "Headphones", "quantity": 1}]}

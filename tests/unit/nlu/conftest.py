@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ari_agent.conversation.nlu import HybridIntentClassifier, IntentSpec, build_classifier
-from ari_agent.conversation.nlu.benchmark import LabelledUtterance, load_intent_specs, load_testset
 from ari_agent.conversation.nlu.encoder import default_model_dir
+from ari_agent.devtools.bench_nlu import LabelledUtterance, load_intent_specs, load_testset
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO_MAP = REPO / "ari_agent" / "data" / "demo-intent-map.yaml"

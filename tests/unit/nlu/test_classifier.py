@@ -12,7 +12,7 @@ from ari_agent.conversation.nlu import (
     build_classifier,
     split_clauses,
 )
-from ari_agent.conversation.nlu.benchmark import LabelledUtterance, evaluate
+from ari_agent.devtools.bench_nlu import LabelledUtterance, evaluate
 
 # Measured on tests/data/nlu/demo_testset.jsonl (see the NLU report); floors sit a little below.
 LEXICAL_FLOOR = {"accuracy": 0.84, "in_scope_accuracy": 0.83, "oos_handed_off_rate": 0.86}

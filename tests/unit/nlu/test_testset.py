@@ -9,7 +9,7 @@ import yaml
 
 from ari_agent.conversation.nlu import normalise_transcript
 from ari_agent.conversation.nlu.anchors import OUT_OF_DOMAIN_ANCHORS
-from ari_agent.conversation.nlu.benchmark import LabelledUtterance
+from ari_agent.devtools.bench_nlu import LabelledUtterance
 
 from .conftest import DEMO_MAP
 

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ari_agent.conversation.seam import Expectation
 from ari_agent.media.endpointer import Endpointer, SpeechEnd
 from ari_agent.media.pcm import SAMPLES_PER_FRAME
+from ari_agent.seam import Expectation
 from ari_agent.speech.grammar_lm import NO_PHRASES, YES_PHRASES, words_of
 from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
 from ari_agent.speech.stt import PocketsphinxSettings, Transcript

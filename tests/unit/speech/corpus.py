@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ari_agent.media.g711 import Int16Array, ulaw_decode, ulaw_encode
-from ari_agent.media.pcm import resample
-from ari_agent.ops.voices import synthesize_caller
+from ari_agent.devtools.voices import synthesize_caller
+from ari_agent.media.g711 import ulaw_decode, ulaw_encode
+from ari_agent.media.pcm import Pcm, resample
 
 VOICES = ("flite:rms", "flite:slt", "flite:awb", "flite:kal16", "espeak:en-us")
 CACHE = Path(tempfile.gettempdir()) / "ari-agent-test-voices"
@@ -66,7 +66,7 @@ def demo_intents() -> dict[str, tuple[str, ...]]:
 
 
 def caller_audio(text: str, voice: str, lead_ms: int = 400, trail_ms: int = 1500, noise_db: float = -60.0,
-                 seed: int = 0) -> Int16Array:
+                 seed: int = 0) -> Pcm:
     """``text`` spoken by ``voice``, at 8 kHz through a G.711 µ-law round trip, with quiet line noise
     around it (``lead_ms`` before, ``trail_ms`` after)."""
     path = synthesize_caller(text, voice, CACHE)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pocketsphinx import Decoder
 
-from ari_agent.conversation.seam import Expectation
+from ari_agent.seam import Expectation
 from ari_agent.speech.grammar_lm import (
     ArpaModel,
     PronunciationDictionary,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ari_agent.conversation.seam import Expectation
+from ari_agent.seam import Expectation
 from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
 from ari_agent.speech.stt import PocketsphinxSettings, SpeechRecognizer, SttConfig, SttError, create_recognizer
 

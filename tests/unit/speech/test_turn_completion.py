@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ari_agent.conversation.seam import Expectation
+from ari_agent.seam import Expectation
 from ari_agent.speech.turn_completion import completes_for, digit_count, is_patient
 
 

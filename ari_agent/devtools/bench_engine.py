@@ -17,7 +17,7 @@ from typing import Any
 from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import IntentMap, load_intent_map
 from ari_agent.conversation.nlu import IntentClassifier, build_classifier
-from ari_agent.conversation.seam import CallStarted, CallTool, Dtmf, Event, ToolResult, Utterance
+from ari_agent.seam import CallStarted, CallTool, Dtmf, Event, ToolResult, Utterance
 
 TARGET_P95_MS = 20.0
 TODAY = date(2026, 3, 4)
@@ -119,7 +119,7 @@ def engine_turn_benchmark(
     }
 
 
-if __name__ == "__main__":  # python -m ari_agent.conversation.benchmark [N] [--lexical]
+if __name__ == "__main__":  # python -m ari_agent.devtools.bench_engine [N] [--lexical]
     import json
     import sys
 

@@ -57,7 +57,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-log = logging.getLogger("ari_agent.integrations.demo_backend")
+log = logging.getLogger("ari_agent.devtools.demo_backend")
 
 T = TypeVar("T")
 

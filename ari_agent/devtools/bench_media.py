@@ -16,11 +16,11 @@ import numpy as np
 
 from ari_agent.call.app import prompt_cache
 from ari_agent.config import Config
+from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.resource_meter import measure
+from ari_agent.devtools.test_caller import read_wav_mono
+from ari_agent.devtools.voices import VOICES, synthesize_caller
 from ari_agent.media.match import audio_similarity
-from ari_agent.ops.harness import InProcessAgent
-from ari_agent.ops.resource_meter import measure
-from ari_agent.ops.test_caller import read_wav_mono
-from ari_agent.ops.voices import VOICES, synthesize_caller
 
 CALLER_LINES = [
     "Hello, I am calling because I would like to know where my order is. It was supposed to arrive on Monday "

@@ -1,7 +1,7 @@
 """NLU benchmark: accuracy per kind, out-of-scope hand-off, latency and load time, both paths.
 
 ``run_nlu_benchmark(map_path, testset_path)`` returns a JSON-able dict (wired into
-``ari-agent bench nlu``); ``python -m ari_agent.conversation.nlu.benchmark [MAP] [TESTSET]`` prints it.
+``ari-agent bench nlu``); ``python -m ari_agent.devtools.bench_nlu [MAP] [TESTSET]`` prints it.
 
 Test set format (JSON lines): ``{"text": ..., "intent": name | null, "kind": "clean" | "disfluent" |
 "asr_garbled" | "multi" | "oos", "also": [names]?}``; ``intent`` is null for out-of-scope items and,
@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from .classifier import COMBINED_PARAMS, HybridIntentClassifier, build_classifier
-from .encoder import EncoderUnavailable, MiniLmEncoder, default_model_dir
-from .interface import IntentClassifier, IntentSpec
+from ari_agent.conversation.nlu.classifier import COMBINED_PARAMS, HybridIntentClassifier, build_classifier
+from ari_agent.conversation.nlu.encoder import EncoderUnavailable, MiniLmEncoder, default_model_dir
+from ari_agent.conversation.nlu.interface import IntentClassifier, IntentSpec
 
 PACKAGE_DATA = Path(__file__).resolve().parents[2] / "data"
 DEFAULT_MAP = PACKAGE_DATA / "demo-intent-map.yaml"

@@ -21,12 +21,12 @@ import numpy as np
 
 from ari_agent.call.voice_loop import VoiceConversation, describe
 from ari_agent.config import Config
+from ari_agent.devtools.backend_process import demo_backend_process
+from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.resource_meter import measure
+from ari_agent.devtools.test_caller import TestCallResult, read_wav_mono
+from ari_agent.devtools.voices import synthesize_caller
 from ari_agent.media.segments import Segment, speech_segments
-from ari_agent.ops.backend_process import demo_backend_process
-from ari_agent.ops.harness import InProcessAgent
-from ari_agent.ops.resource_meter import measure
-from ari_agent.ops.test_caller import TestCallResult, read_wav_mono
-from ari_agent.ops.voices import synthesize_caller
 
 
 @dataclass(frozen=True)

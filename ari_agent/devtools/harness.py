@@ -13,7 +13,7 @@ from types import TracebackType
 from ari_agent.call.app import ari_client, build_call_manager
 from ari_agent.call.manager import CallManager
 from ari_agent.config import Config
-from ari_agent.ops.test_caller import TestCaller
+from ari_agent.devtools.test_caller import TestCaller
 from ari_agent.telephony.ari import AriClient
 
 
