@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian/Ubuntu machine (as root): install everything, start the local PBX
-# (Asterisk 22), the agent, and place one demo call. The agent is left serving calls.
+# The main job on a fresh Debian/Ubuntu machine (as root, or a user with sudo): install everything,
+# start the local PBX (Asterisk 22), the agent, and place one demo call. The agent is left serving calls.
 set -euo pipefail
+# Needs root (Debian packages, the PBX rootfs): a normal user is re-run through sudo, root runs as is.
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "ari-agent quickstart: run as root (sudo is not installed)" >&2
+    exit 2
+  fi
+  exec sudo --preserve-env=ARI_AGENT_STATE_DIR,ARI_AGENT_CONFIG,ARI_AGENT_EXTRAS,ARI_AGENT_DEBIAN_MIRROR,ARI_AGENT_PBX_ROOT,PYTHON bash "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"

@@ -6,7 +6,8 @@ import asyncio
 
 from ari_agent.call.greeting import GreetAndListen
 from ari_agent.call.manager import CallManager
-from ari_agent.call.voice_loop import VoiceConversation, VoiceLoopSettings, VoiceServices
+from ari_agent.call.services import VoiceLoopSettings, VoiceServices
+from ari_agent.call.voice_loop import VoiceConversation
 from ari_agent.config import Config
 from ari_agent.speech.tts import EspeakNg, PromptCache
 from ari_agent.telephony.ari import AriClient
@@ -39,7 +40,7 @@ async def build_voice_services(cfg: Config) -> VoiceServices:
         # Validates the model file and starts the worker processes (a bad model is refused here).
         whisper_pool = await asyncio.to_thread(create_whisper_pool, cfg.stt)
     prompts = prompt_cache(cfg)
-    services = VoiceServices(intent_map, classifier, tools, prompts, prompts.tts, settings, whisper_pool)
+    services = VoiceServices(intent_map, classifier, tools, prompts, settings, whisper_pool)
     await services.warm()
     return services
 

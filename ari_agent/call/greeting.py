@@ -1,19 +1,19 @@
-"""The first conversation: greet the caller, then listen (and record) until they hang up.
+"""``conversation.mode: greet_and_listen``: greet the caller, then listen (the session records what it
+hears) until they hang up or ``agent.listen_after_greeting_s`` passes.
 
-It proves both audio directions on a real call; the speech loop replaces it with the full
-VAD -> STT -> engine -> TTS turn-taking.
+A media check that exercises both audio directions on a real call with no recognition or conversation
+engine; the default mode, ``voice``, runs the full VAD -> STT -> engine -> TTS loop instead
+(``call/voice_loop.py``).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
-
 from ari_agent.call.session import CallSession
+from ari_agent.media.pcm import Pcm
 
 
 class GreetAndListen:
-    def __init__(self, greeting: npt.NDArray[np.int16], listen_s: float) -> None:
+    def __init__(self, greeting: Pcm, listen_s: float) -> None:
         self.greeting = greeting
         self.listen_s = listen_s
 

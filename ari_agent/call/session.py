@@ -10,21 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
+from ari_agent.call.awaiting import first_of
+from ari_agent.call.handoff import send_to_queue
+from ari_agent.call.media_path import MediaPath
 from ari_agent.call.recorder import CallRecorder
 from ari_agent.config import Config
 from ari_agent.media.jitter import AudioFrame
-from ari_agent.media.pcm import Codec
-from ari_agent.metrics import ACTIVE_CALLS, CALLS, HANDOFFS, RTP_PACKETS
+from ari_agent.media.pcm import Codec, Pcm
+from ari_agent.metrics import ACTIVE_CALLS, CALLS, HANDOFFS
 from ari_agent.telephony.ari import AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.events import (
     AriEvent,
@@ -56,22 +55,10 @@ class CallOutcome:
 
 
 class Conversation(Protocol):
-    """What runs once the media path is up (the first greeting today; the speech loop later)."""
+    """What runs once the media path is up: the speech loop (``VoiceConversation``), or the plain
+    greeting of ``conversation.mode: greet_and_listen`` (``GreetAndListen``)."""
 
     async def run(self, call: CallSession) -> None: ...
-
-
-def handoff_variables(reason: str, context: dict[str, str]) -> dict[str, str]:
-    """Channel variables for a handoff: ``__ARI_AGENT_<KEY>`` (the ``__`` makes the queue member's
-    channel inherit them, so the screen-pop sees them). Keys are made safe for the dialplan."""
-    renamed = {"verified_identity": "verified"}
-    out = {"__ARI_AGENT_INTENT": "", "__ARI_AGENT_SUMMARY": "", "__ARI_AGENT_VERIFIED": "none"}
-    for key, value in context.items():
-        safe = re.sub(r"[^A-Za-z0-9]+", "_", renamed.get(key, key)).strip("_").upper()
-        if safe:
-            out[f"__ARI_AGENT_{safe}"] = str(value)[:500]
-    out["__ARI_AGENT_REASON"] = reason
-    return out
 
 
 class CallSession:
@@ -92,21 +79,18 @@ class CallSession:
         self.start_event = caller
         self.ari = ari
         self.cfg = cfg
-        self.ticker = ticker
         self.conversation = conversation
-        self._expect_channel = expect_channel
         self.codec = Codec.from_name(cfg.media.format)
         self.recorder = CallRecorder(max_seconds=cfg.agent.max_call_s)
         self.endpoint = RtpEndpoint(self.codec, self._on_frame, jitter_depth_frames=cfg.media.jitter_depth_frames,
                                     record_lateness=record_lateness, send_silence=cfg.media.send_silence)
-        self.media_channel_id = f"{call_id}-media"
-        self.bridge_id = f"{call_id}-bridge"
+        self.media = MediaPath(call_id, self.caller.id, ari, cfg, ticker, self.endpoint,
+                               lambda channel_id: expect_channel(channel_id, self))
+        self.media_channel_id = self.media.media_channel_id
         self.outcome = CallOutcome(call_id, self.caller.id)
         self.caller_gone = asyncio.Event()
         self.dtmf: asyncio.Queue[str] = asyncio.Queue()
         self.frame_listeners: list[Callable[[AudioFrame], None]] = []
-        self._bridge_created = False
-        self._media_created = False
         self._tearing_down = False
         self.started_at = time.monotonic()
 
@@ -131,15 +115,14 @@ class CallSession:
             listener(frame)
 
     # ------------------------------------------------------------------ media helpers for conversations
-    async def play(self, pcm: npt.NDArray[np.int16]) -> bool:
+    async def play(self, pcm: Pcm) -> bool:
         """Send audio and wait until it has gone out; False if the caller hung up first."""
         self.endpoint.play(pcm)
-        while not self.endpoint.outbound.is_idle:
-            if self.caller_gone.is_set():
-                self.endpoint.stop_playback()
-                return False
-            await asyncio.sleep(0.02)
-        return not self.caller_gone.is_set()
+        await first_of(drained=self.endpoint.drained(), gone=self.caller_gone.wait())
+        if self.caller_gone.is_set():
+            self.endpoint.stop_playback()
+            return False
+        return True
 
     async def wait_caller_gone(self, timeout_s: float) -> bool:
         try:
@@ -182,26 +165,7 @@ class CallSession:
             await self.ari.answer(self.caller.id)
         except AriNotFound:
             raise CallEnded from None
-        await self.ari.create_bridge("mixing", name=f"ari-agent {self.call_id}", bridge_id=self.bridge_id)
-        self._bridge_created = True
-        await self.ari.add_channel(self.bridge_id, self.caller.id)
-        port = await self.endpoint.open(self.cfg.media.bind_host)
-        started = asyncio.ensure_future(self._expect_channel(self.media_channel_id, self))
-        try:
-            info = await self.ari.external_media(
-                f"{self.cfg.media.bind_host}:{port}", self.cfg.media.format, channel_id=self.media_channel_id,
-                variables={"ARI_AGENT_CALL_ID": self.call_id},
-            )
-            self._media_created = True
-            self.endpoint.set_remote(info.local_address, info.local_port)
-            # Known race: the HTTP reply can beat the media channel's StasisStart; addChannel before
-            # it fails 422 "Channel not in Stasis application". Wait for it.
-            await asyncio.wait_for(asyncio.shield(started), 5.0)
-        finally:
-            if not started.done():
-                started.cancel()
-        await self.ari.add_channel(self.bridge_id, self.media_channel_id)
-        self.ticker.add(self.endpoint)
+        await self.media.open()
         if self.caller_gone.is_set():
             raise CallEnded
 
@@ -224,13 +188,10 @@ class CallSession:
         """Send the caller to a human queue, with the context in inherited channel variables."""
         if self.caller_gone.is_set():
             return False
-        try:
-            for name, value in handoff_variables(reason, context or {}).items():
-                await self.ari.set_variable(self.caller.id, name, value)
-            self._tearing_down = True  # the caller leaving Stasis is now expected
-            await self.ari.continue_in_dialplan(self.caller.id, self.cfg.agent.handoff_context, queue)
-        except (AriError, AriUnreachable) as exc:
-            log.error("call %s: handoff to %s failed: %s", self.call_id, queue, exc)
+        self._tearing_down = True  # the caller leaving Stasis is now expected
+        if not await send_to_queue(self.ari, self.caller.id, self.cfg.agent.handoff_context, queue, reason,
+                                   context or {}):
+            self._tearing_down = False
             return False
         self.outcome.ended_by = "handoff"
         HANDOFFS.labels(queue).inc()
@@ -245,29 +206,13 @@ class CallSession:
 
     async def _teardown(self) -> None:
         self._tearing_down = True
-        self.ticker.remove(self.endpoint)
-        self.endpoint.close()
-        self.endpoint.flush_received()
-        if self._media_created:
-            await self.ari.quietly(self.ari.hangup(self.media_channel_id))
-        if self._bridge_created:
-            await self.ari.quietly(self.ari.destroy_bridge(self.bridge_id))
+        await self.media.close()
         if self.outcome.ended_by in ("unknown", "agent", "error") and not self.caller_gone.is_set():
             if self.outcome.ended_by == "unknown":
                 self.outcome.ended_by = "agent"
             await self.ari.quietly(self.ari.hangup(self.caller.id))
         self.outcome.duration_s = time.monotonic() - self.started_at
-        s = self.endpoint.stats
-        j = self.endpoint.jitter.stats
-        self.outcome.rtp = {
-            "datagrams": s.datagrams, "accepted": s.accepted, "malformed": s.malformed,
-            "wrong_payload_type": s.wrong_payload_type, "foreign_source": s.foreign_source,
-            "foreign_ssrc": s.foreign_ssrc, "sent": s.sent, "lost": j.lost, "late": j.late,
-            "duplicates": j.duplicates, "reordered": j.reordered,
-        }
-        for result in ("accepted", "malformed", "wrong_payload_type", "foreign_source", "foreign_ssrc"):
-            RTP_PACKETS.labels("in", result).inc(self.outcome.rtp[result])
-        RTP_PACKETS.labels("out", "sent").inc(s.sent)
+        self.outcome.rtp = self.media.rtp_stats()
         with contextlib.suppress(OSError):
             path = self.cfg.agent.recordings_dir / self.call_id / "received.wav"
             self.outcome.recording = await asyncio.to_thread(self.recorder.write, path)

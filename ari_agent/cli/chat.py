@@ -13,12 +13,13 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from ari_agent.call.actions import ActionInterpreter, action_record
 from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.script import Control, ScriptError, parse_script_line
@@ -80,20 +81,20 @@ def run(args: argparse.Namespace) -> int:
 
 async def _chat(args: argparse.Namespace, intent_map: IntentMap, lines: list[str] | None, out: TextIO) -> int:
     from ari_agent.conversation.nlu import build_classifier
-    from ari_agent.integrations.idempotency import idempotency_key
     from ari_agent.integrations.runner import ToolRunner
 
     classifier = build_classifier(intent_map.nlu_intents(), embeddings=False if args.lexical else None)
     today = args.today or date.today()
     engine = ConversationEngine(intent_map, classifier, call_id=args.call_id, kill_switch=args.kill_switch,
-                                today=today, idempotency_key=idempotency_key)
+                                today=today)
     write = _writer(out)
     where = f"backend {args.backend_url}" if args.backend_url else "in-process demo backend"
     write(f"# ari-agent chat: map {Path(args.map).name}, {where}, today {today.isoformat()}"
           + (", kill switch ON" if args.kill_switch else ""))
     async with _backend(args.backend_url, today) as base_url:
         async with ToolRunner(intent_map.tools_config, base_url=base_url) as runner:
-            await _play(engine, runner.run, CallStarted(caller_id=args.caller_id), write)
+            chat = TextCall(engine, runner.run, write)
+            await chat.play(CallStarted(caller_id=args.caller_id))
             source = iter(lines) if lines is not None else None
             echo = lines is not None or not sys.stdin.isatty()  # a typist sees their own line
             leftover = 0
@@ -117,9 +118,9 @@ async def _chat(args: argparse.Namespace, intent_map: IntentMap, lines: list[str
                         break
                     engine.kill_switch = True
                     write(f"{INDENT}[kill switch turned on]")
-                    await _play(engine, runner.run, Timeout("silence"), write, label=False)
+                    await chat.play(Timeout("silence"), label=False)
                     continue
-                await _play(engine, runner.run, item, write, label=echo or not isinstance(item, Utterance))
+                await chat.play(item, label=echo or not isinstance(item, Utterance))
                 if engine.ended and lines is None:
                     break
             if leftover:
@@ -146,20 +147,42 @@ async def _read_stdin_line() -> str | None:
         return None
 
 
-async def _play(engine: ConversationEngine, run_tool: Callable[[CallTool], Any], event: Event,
-                write: Callable[[str], None], *, label: bool = True) -> None:
-    """Feed ``event`` to the engine, carry out its actions (running tools), print everything."""
-    if label:
-        write(_event_line(event))
-    queue: list[Event] = [event]
-    while queue:
-        actions = engine.handle(queue.pop(0))
-        for action in actions:
-            write(_action_line(action))
-            if isinstance(action, CallTool):
-                result: ToolResult = await run_tool(action)
-                write(_result_line(result))
-                queue.append(result)
+class TextCall:
+    """The engine's actions carried out on text: prompts printed, tools run, answers from the script
+    (the same interpreter as a live call, so the same conversation mints the same actions and keys)."""
+
+    def __init__(self, engine: ConversationEngine, run_tool: Callable[[CallTool], Awaitable[ToolResult]],
+                 write: Callable[[str], None]) -> None:
+        self.run_tool = run_tool
+        self.write = write
+        self.interpreter = ActionInterpreter(self._decide, self, observe=lambda a: write(_action_line(a)))
+        self.engine = engine
+
+    async def play(self, event: Event, *, label: bool = True) -> None:
+        """Feed ``event`` to the engine, carry out its actions (running tools), print everything."""
+        if label:
+            self.write(_event_line(event))
+        await self.interpreter.feed(event)
+
+    async def _decide(self, event: Event) -> list[Action]:
+        return self.engine.handle(event)
+
+    async def say(self, action: Say, rest: Sequence[Action]) -> Event | None:
+        return None
+
+    async def listen(self, action: Listen) -> Event | None:
+        return None  # the caller's next line is the answer
+
+    async def call_tool(self, action: CallTool) -> Event:
+        result = await self.run_tool(action)
+        self.write(_result_line(result))
+        return result
+
+    async def transfer(self, action: Transfer) -> None:
+        return None
+
+    async def hangup(self, action: Hangup) -> None:
+        return None
 
 
 def _writer(out: TextIO) -> Callable[[str], None]:
@@ -185,33 +208,18 @@ def _event_line(event: Event) -> str:
 
 
 def _action_line(action: Action) -> str:
-    if isinstance(action, Say):
-        return f"AGENT   {action.text}"
-    if isinstance(action, Listen):
-        return f"{INDENT}[listen: {_expect_text(action)}]"
-    if isinstance(action, CallTool):
-        return f"{INDENT}[tool {action.name} {json.dumps(action.args, sort_keys=True)} key={action.idempotency_key}]"
-    if isinstance(action, Transfer):
-        ctx = "; ".join(f"{k}={v}" for k, v in action.context.items() if v)
-        return f"{INDENT}[TRANSFER to queue '{action.queue}', reason {action.reason}]\n{INDENT}[context: {ctx}]"
-    if isinstance(action, Hangup):
-        return f"{INDENT}[HANGUP: {action.reason}]"
-    return f"{INDENT}[{action}]"
-
-
-def _expect_text(action: Listen) -> str:
-    e = action.expect
-    parts: list[str] = [e.kind]
-    if e.slot:
-        parts.append(f"slot {e.slot}")
-    if e.min_digits or e.max_digits:
-        lo, hi = e.min_digits or 1, e.max_digits
-        parts.append(f"{lo} digits" if lo == hi else f"{lo}-{hi or '?'} digits")
-    if e.choices:
-        parts.append("choices " + "/".join(e.choices))
-    if e.dtmf:
-        parts.append("keypad ok")
-    return ", ".join(parts) + f", {action.timeout_s:g}s"
+    r = action_record(action)
+    kind = r["kind"]
+    if kind == "say":
+        return f"AGENT   {r['text']}"
+    if kind == "listen":
+        return f"{INDENT}[listen: {r['detail']}, {r['timeout_s']:g}s]"
+    if kind == "tool":
+        return f"{INDENT}[tool {r['name']} {json.dumps(r['args'], sort_keys=True)} key={r['key']}]"
+    if kind == "transfer":
+        ctx = "; ".join(f"{k}={v}" for k, v in r["context"].items() if v)
+        return f"{INDENT}[TRANSFER to queue '{r['queue']}', reason {r['reason']}]\n{INDENT}[context: {ctx}]"
+    return f"{INDENT}[HANGUP: {r['reason']}]"
 
 
 def _result_line(result: ToolResult) -> str:

@@ -5,7 +5,7 @@
 - ``engine``: ``ConversationEngine(map, classifier, call_id=...).handle(event) -> list[Action]``;
 - ``slots``: spoken digits, numbers, dates, times, yes/no, letters, choices, free text;
 - ``policy`` / ``escalation``: what the agent may do, and where a handoff goes;
-- ``grammar``: JSGF for a ``Listen``'s expectation; ``benchmark``: CPU per turn.
+- elsewhere: JSGF for a ``Listen`` (``ari_agent.speech.grammar_lm``), CPU per turn (``devtools.bench_engine``).
 
 Nothing is imported here, so that ``ari_agent.seam`` stays cheap to import.
 """

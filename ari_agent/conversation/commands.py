@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from ari_agent import spoken_words
 from ari_agent.conversation.slots.words import tokens
 
 
@@ -15,7 +16,7 @@ class Command(Enum):
     START_OVER = "start_over"
 
 
-_HUMAN_WORDS = frozenset("human representative operator agent advisor adviser manager supervisor".split())
+_HUMAN_WORDS = frozenset((*spoken_words.PERSON_TITLES, *"human advisor adviser manager supervisor".split()))
 _HUMAN_PHRASES = (
     "real person", "live person", "a person", "actual person", "speak to someone", "talk to someone",
     "speak with someone", "talk with someone", "speak to somebody", "talk to somebody", "speak to anyone",
@@ -35,11 +36,6 @@ _START_OVER_PHRASES = ("start over", "start again", "never mind", "nevermind", "
 CLOSING_PHRASES = ("that's all", "that is all", "that's it", "that is it", "nothing else", "i'm good",
                    "i am good", "i'm done", "all good", "no thanks", "no thank you", "that's everything",
                    "i'm fine", "that will be all", "nope", "no")
-
-COMMAND_PHRASES: tuple[str, ...] = (
-    "agent", "representative", "operator", "speak to a human", "real person", "repeat that", "say that again",
-    "goodbye", "start over",
-)
 
 
 def _has(padded: str, phrase: str) -> bool:

@@ -25,8 +25,6 @@ did not hear. ``handle(BargeIn)`` returns a ``Listen`` whose expectation says wh
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +52,7 @@ from ari_agent.conversation.slots.times import spoken_time
 from ari_agent.conversation.slots.words import tokens
 from ari_agent.conversation.slots.yes_no import parse_yes_no
 from ari_agent.conversation.templates import TemplateError, render
+from ari_agent.integrations.idempotency import idempotency_key as integrations_idempotency_key
 from ari_agent.seam import (
     Action,
     BargeIn,
@@ -78,14 +77,6 @@ _WEEKDAY_KEYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", 
 _VERIFY_SOFT_ERRORS = frozenset({"not_found", "rejected"})
 # How sure the classifier must be before an answer to a question is taken as a new request instead.
 DIGRESSION_CONFIDENCE = 0.9
-
-
-def default_idempotency_key(call_id: str, intent: str, slots: Mapping[str, Any]) -> str:
-    """A stable key per (call, intent, arguments); the chat and the call orchestrator may pass the
-    integrations' ``idempotency_key`` instead (same inputs, same guarantees)."""
-    payload = json.dumps({"c": call_id, "i": intent, "s": {k: str(v) for k, v in sorted(slots.items())}},
-                         sort_keys=True)
-    return f"{intent}-{hashlib.sha256(payload.encode()).hexdigest()[:32]}"
 
 
 @dataclass
@@ -153,7 +144,7 @@ class ConversationEngine:
         self.call_id = call_id
         self.now = now
         self.today = today or (now.date() if now is not None else date.today())
-        self.key_fn: IdempotencyKeyFn = idempotency_key or default_idempotency_key
+        self.key_fn: IdempotencyKeyFn = idempotency_key or integrations_idempotency_key
         self.caller_id = ""
         self.task: Task | None = None
         self.last_intent: IntentDefinition | None = None

@@ -183,6 +183,12 @@ class Endpointer:
         """Stop the no-input timer (the turn was answered another way, e.g. DTMF)."""
         self._turn.no_input_deadline_ms = None
 
+    def utterance_audio(self) -> Pcm:
+        """The utterance so far (``pre_roll_ms`` before the onset included): what a recogniser started
+        at :class:`SpeechStart` is fed first. Empty when no utterance is under way."""
+        frames = self._utt.frames if self._utt is not None else []
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
     def reset(self) -> None:
         """Drop any utterance in progress and the pre-roll (keeps the VAD's noise floor)."""
         self._state = _State.IDLE

@@ -12,8 +12,9 @@ Only local files are accepted (``model_path`` checkpoint + ``config_path`` JSON)
 ``tts_models/en/ljspeech/vits`` are refused: Coqui would try to download them (fails offline). The
 worker also runs with ``HF_HUB_OFFLINE=1``. Both files are checked before the worker starts.
 
-A worker that crashes, fails to load, or overruns ``timeout_s`` becomes a :class:`TtsError` with the
-reason and the tail of the worker's output; it is killed and a fresh one starts on the next call.
+The worker runs under a :class:`~ari_agent.speech.worker_supervisor.WorkerSupervisor` (``"on_demand"``
+restarts). A worker that crashes, fails to load, or overruns ``timeout_s`` becomes a :class:`TtsError`
+with the reason and the tail of the worker's output; it is killed and a fresh one starts on the next call.
 Output (the model's rate, 22.05 kHz for the usual VITS configs) is resampled to 8 kHz with soxr.
 ``cache_key`` carries SHA-256 digests of the checkpoint and config files.
 
@@ -23,26 +24,28 @@ See ``COQUI.md`` beside this file for what installs, what fails, and measurement
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
-import multiprocessing.connection as mpc
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from ari_agent.media.pcm import Pcm, resample
 from ari_agent.speech.tts import LINE_RATE, TtsError
+from ari_agent.speech.worker_supervisor import (
+    WorkerError,
+    WorkerProcess,
+    WorkerRefused,
+    WorkerStartError,
+    WorkerSupervisor,
+    run_in_interpreter,
+    worker_program,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,7 @@ def _coqui_worker(fd: int, model_path: str, config_path: str, speaker: str | Non
 
 
 def _worker_program() -> str:
-    return (inspect.getsource(_coqui_worker)
-            + "\nimport json, sys\n_coqui_worker(**json.loads(sys.argv[1]))\n")
+    return worker_program(_coqui_worker)
 
 
 # ------------------------------------------------------------------ validation
@@ -148,52 +150,7 @@ def _check_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
-
-
 # ------------------------------------------------------------------ the engine
-
-
-class _Worker:
-    def __init__(self, proc: subprocess.Popen[bytes], conn: mpc.Connection, log_file: IO[bytes]) -> None:
-        self.proc = proc
-        self.conn = conn
-        self.log_file = log_file
-        self.pid = proc.pid
-        self.rate = 0
-        self.load_ms = 0.0
-
-    def output_tail(self, limit: int = 600) -> str:
-        try:
-            self.log_file.flush()
-            self.log_file.seek(0, os.SEEK_END)
-            size = self.log_file.tell()
-            self.log_file.seek(max(0, size - limit))
-            tail = self.log_file.read().decode(errors="replace").strip()
-        except (OSError, ValueError):
-            return ""
-        return tail
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.kill()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            log.error("coqui worker %d did not exit after SIGKILL", self.pid)
-        self.conn.close()
-        self.log_file.close()
 
 
 class CoquiTts:
@@ -232,17 +189,23 @@ class CoquiTts:
         self.config_sha256 = _file_sha256(self.config_path)
         self.cache_key = (f"coqui:{self.config['model']}:{self.model_sha256[:16]}:{self.config_sha256[:16]}:"
                           f"{speaker or '-'}:{language or '-'}:{LINE_RATE}")
-        self._lock = threading.Lock()
-        self._worker: _Worker | None = None
-        self._ids = 0
-        self.restarts = 0
+        self._workers = WorkerSupervisor(self._launch, name="coqui", loads=str(self.model_path), task="synthesis",
+                                         start_timeout_s=start_timeout_s, restart="on_demand")
+
+    def _launch(self) -> WorkerProcess:
+        args = {"model_path": str(self.model_path), "config_path": str(self.config_path), "speaker": self.speaker,
+                "language": self.language, "threads": self.threads}
+        env = dict(os.environ, OMP_NUM_THREADS=str(max(1, self.threads)), HF_HUB_OFFLINE="1")
+        return run_in_interpreter(self.python, _coqui_worker, args, name="coqui", env=env)
 
     # -- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> CoquiTts:
         """Start the worker and wait until it has loaded the model (TtsError if it cannot)."""
-        with self._lock:
-            self._ensure_worker()
+        try:
+            self._workers.start()
+        except WorkerStartError as exc:
+            raise TtsError(str(exc)) from None
         return self
 
     def __enter__(self) -> CoquiTts:
@@ -253,92 +216,23 @@ class CoquiTts:
 
     @property
     def worker_pid(self) -> int | None:
-        w = self._worker
-        return w.pid if w is not None else None
+        pids = self._workers.worker_pids()
+        return pids[0] if pids else None
 
     @property
     def sample_rate(self) -> int | None:
         """The model's own output rate (known once the worker has loaded it)."""
-        w = self._worker
-        return w.rate if w is not None else None
+        workers = self._workers.workers()
+        return int(workers[0].info["rate"]) if workers else None
+
+    @property
+    def restarts(self) -> int:
+        """Workers lost (crashed, hung, died while idle); each is replaced on the next call."""
+        return self._workers.stats.lost
 
     def close(self) -> None:
-        with self._lock:
-            w, self._worker = self._worker, None
-        if w is None:
-            return
-        try:
-            w.conn.send(("stop",))
-            w.proc.wait(timeout=2.0)
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            pass
-        w.kill()
-
-    def _spawn(self) -> _Worker:
-        parent_sock, child_sock = socket.socketpair()
-        log_file = tempfile.TemporaryFile(prefix="ari-agent-coqui-")
-        args = {"fd": child_sock.fileno(), "model_path": str(self.model_path), "config_path": str(self.config_path),
-                "speaker": self.speaker, "language": self.language, "threads": self.threads}
-        env = dict(os.environ, OMP_NUM_THREADS=str(max(1, self.threads)), HF_HUB_OFFLINE="1")
-        try:
-            proc = subprocess.Popen(
-                [self.python, "-I", "-c", _worker_program(), json.dumps(args)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                pass_fds=(child_sock.fileno(),), env=env, close_fds=True,
-            )
-        except OSError as exc:
-            parent_sock.close()
-            log_file.close()
-            raise TtsError(f"could not start the coqui worker with {self.python}: {exc}") from None
-        finally:
-            child_sock.close()
-        worker = _Worker(proc, mpc.Connection(parent_sock.detach()), log_file)
-        msg: Any = None
-        answered = bool(mpc.wait([worker.conn], timeout=self.start_timeout_s))
-        if answered:
-            try:
-                msg = worker.conn.recv()
-            except (EOFError, OSError):
-                msg = None
-        if not (isinstance(msg, tuple) and msg and msg[0] == "ready"):
-            if isinstance(msg, tuple) and len(msg) > 1 and msg[0] == "init_error":
-                reason = str(msg[1])
-            elif not answered:
-                reason = f"no answer within {self.start_timeout_s:.0f} s (killed)"
-            else:
-                try:
-                    worker.proc.wait(timeout=1.0)
-                except subprocess.TimeoutExpired:
-                    pass
-                reason = f"worker {_describe_exit(worker.proc.poll())}" if msg is None else f"bad answer {msg!r:.80}"
-            tail = worker.output_tail()
-            worker.kill()
-            raise TtsError(f"coqui worker could not load {self.model_path}: {reason}"
-                           + (f"\n--- worker output ---\n{tail}" if tail else ""))
-        info = msg[1]
-        worker.rate = int(info["rate"])
-        worker.load_ms = float(info["load_ms"])
-        log.info("coqui worker %d ready (model loaded in %.0f ms, %d Hz)", worker.pid, worker.load_ms, worker.rate)
-        return worker
-
-    def _ensure_worker(self) -> _Worker:
-        w = self._worker
-        if w is not None and w.proc.poll() is None:
-            return w
-        if w is not None:
-            log.error("coqui worker %d died while idle (%s); restarting", w.pid, _describe_exit(w.proc.returncode))
-            w.kill()
-            self._worker = None
-            self.restarts += 1
-        self._worker = self._spawn()
-        return self._worker
-
-    def _fail(self, w: _Worker, message: str) -> TtsError:
-        tail = w.output_tail()
-        self._worker = None
-        w.kill()
-        self.restarts += 1
-        return TtsError(message + (f"\n--- worker output ---\n{tail}" if tail else ""))
+        """Stop the worker (a later call starts a fresh one)."""
+        self._workers.close()
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -346,31 +240,13 @@ class CoquiTts:
         """Render ``text`` as int16 at 8 kHz (blocking). TtsError on any engine failure, never a hang."""
         if not text.strip():
             return np.zeros(0, dtype=np.int16)
-        with self._lock:
-            w = self._ensure_worker()
-            self._ids += 1
-            req_id = self._ids
-            t0 = time.perf_counter()
-            try:
-                w.conn.send(("synthesize", req_id, text))
-            except (OSError, ValueError) as exc:
-                raise self._fail(w, f"coqui worker {w.pid} could not take the request: {exc}") from None
-            if not mpc.wait([w.conn], timeout=self.timeout_s):
-                raise self._fail(w, f"coqui worker {w.pid} timed out after {self.timeout_s:.1f} s (killed)")
-            try:
-                msg: Any = w.conn.recv()
-            except (EOFError, OSError):
-                try:
-                    w.proc.wait(timeout=2.0)
-                except subprocess.TimeoutExpired:
-                    pass
-                raise self._fail(w, f"coqui worker {w.pid} crashed ({_describe_exit(w.proc.poll())}) "
-                                    "during synthesis") from None
-            if not isinstance(msg, tuple) or len(msg) < 3 or msg[1] != req_id:
-                raise self._fail(w, f"coqui worker {w.pid} answered out of order: {msg!r:.80}")
-            if msg[0] == "error":
-                raise TtsError(f"coqui synthesis failed: {msg[2]}")
-            _, _, data, rate, infer_ms = msg
+        t0 = time.perf_counter()
+        try:
+            data, rate, infer_ms = self._workers.request("synthesize", text, timeout_s=self.timeout_s)
+        except WorkerRefused as exc:
+            raise TtsError(f"coqui synthesis failed: {exc}") from None
+        except WorkerError as exc:
+            raise TtsError(str(exc)) from None
         pcm = np.frombuffer(data, dtype="<i2").astype(np.int16)
         out = resample(pcm, int(rate), LINE_RATE) if int(rate) != LINE_RATE else pcm
         log.debug("coqui: %d chars -> %.2f s audio in %.0f ms (worker %.0f ms)", len(text), out.size / LINE_RATE,

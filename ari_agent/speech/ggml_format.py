@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
-from ari_agent.speech.stt import SttError
+from ari_agent.speech.recognizer import SttError
 
 GGML_FILE_MAGIC: Final = 0x67676D6C
 MAGIC_BYTES: Final = struct.pack("<I", GGML_FILE_MAGIC)  # b"lmgg"

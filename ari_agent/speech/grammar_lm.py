@@ -34,6 +34,19 @@ from pathlib import Path
 from typing import Final, Literal
 
 from ari_agent.seam import Expectation
+from ari_agent.spoken_words import (
+    DIGITS,
+    MONTHS,
+    NATO_ALPHABET,
+    ORDINAL_TEENS,
+    ORDINAL_TENS,
+    ORDINAL_UNITS,
+    PERSON_TITLES,
+    TEENS,
+    TENS,
+    UNITS,
+    WEEKDAYS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +136,6 @@ def _load_dictionary(path: str) -> PronunciationDictionary:
 
 # ------------------------------------------------------------------ text to recogniser words
 
-_DIGIT_WORDS: Final = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _TOKEN: Final = re.compile(r"[a-z0-9]+(?:['.\-][a-z0-9]+)*\.?")
 
 
@@ -136,7 +148,7 @@ def words_of(text: str) -> list[str]:
         if tok.endswith(".") and tok not in ("a.m.", "p.m."):
             tok = tok[:-1]
         if tok.isdigit():
-            out.extend(_DIGIT_WORDS[int(c)] for c in tok)
+            out.extend(DIGITS[int(c)] for c in tok)
         elif tok in ("am", "pm") or tok in ("a.m", "p.m"):
             out.append(tok[0] + ".m.")
         else:
@@ -152,28 +164,17 @@ def _sayable(words: Sequence[str], dictionary: PronunciationDictionary | None) -
 
 # Commands a closed grammar also accepts: asking for a person. A longer list ("repeat that", "goodbye",
 # ...) cost yes/no accuracy on synthetic callers (88 % against 92 %: "correct" heard as "repeat that").
-COMMAND_PHRASES: Final = ("agent", "operator", "representative", "speak to a person", "a real person")
-YES_PHRASES: Final = (
+COMMAND_GRAMMAR_PHRASES: Final = (*PERSON_TITLES, "speak to a person", "a real person")
+# The yes/no grammar's answers: short on purpose (every extra phrase is one more thing a closed
+# grammar can mistake a caller for); the parser (conversation.slots.yes_no) reads many more.
+YES_GRAMMAR_PHRASES: Final = (
     "yes", "yeah", "yep", "yup", "yes please", "sure", "correct", "that's correct", "that's right",
     "right", "of course", "absolutely", "okay", "yes it is", "it is", "i do", "go ahead",
 )
-NO_PHRASES: Final = (
+NO_GRAMMAR_PHRASES: Final = (
     "no", "nope", "nah", "no thanks", "no thank you", "not really", "that's wrong", "incorrect",
     "no it isn't", "it isn't", "i don't", "that's not right", "not now",
 )
-_UNITS: Final = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_TEENS: Final = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-                 "eighteen", "nineteen")
-_TENS: Final = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_MONTHS: Final = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-                  "october", "november", "december")
-_ORDINAL_UNITS: Final = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth")
-_ORDINAL_TEENS: Final = ("tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
-                         "seventeenth", "eighteenth", "nineteenth")
-_NATO: Final = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
-                "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
-                "uniform", "victor", "whiskey", "x-ray", "yankee", "zulu")
 _JSGF_SPECIAL: Final = re.compile(r"[;=|*+<>()\[\]{}/\"\\]")
 
 
@@ -204,7 +205,7 @@ def _digits_body(expect: Expectation) -> tuple[str, dict[str, str]]:
     lo_items = -(-lo // 3)  # "triple five" is three digits in one item
     body = " ".join(["<item>"] * lo_items + ["[<item>]"] * (hi - lo_items))
     rules = {
-        "digit": " | ".join(("zero", "oh", *_UNITS)),
+        "digit": " | ".join(("zero", "oh", *UNITS)),
         "item": "[double | triple] <digit>",
     }
     return body, rules
@@ -212,9 +213,9 @@ def _digits_body(expect: Expectation) -> tuple[str, dict[str, str]]:
 
 def _number_rules() -> dict[str, str]:
     return {
-        "unit": " | ".join(_UNITS),
-        "teen": " | ".join(_TEENS),
-        "tens": " | ".join(_TENS),
+        "unit": " | ".join(UNITS),
+        "teen": " | ".join(TEENS),
+        "tens": " | ".join(TENS),
         "small": "<unit> | <teen> | <tens> [<unit>]",
         "number": "zero | <small> | (a | <unit>) hundred [[and] <small>] "
                   "| <small> thousand [(a | <unit>) hundred] [[and] <small>]",
@@ -229,8 +230,8 @@ def jsgf_for(expect: Expectation, dictionary: PronunciationDictionary | None = N
     answer: str | None
     extra: str | None
     if kind == "yes_no":
-        rules["yes"] = _alternatives(YES_PHRASES, dictionary) or "yes"
-        rules["no"] = _alternatives(NO_PHRASES, dictionary) or "no"
+        rules["yes"] = _alternatives(YES_GRAMMAR_PHRASES, dictionary) or "yes"
+        rules["no"] = _alternatives(NO_GRAMMAR_PHRASES, dictionary) or "no"
         answer = "<yes> | <no>"
         extra = _alternatives(expect.phrases, dictionary)  # other answers the engine accepts here
         if extra is not None:
@@ -243,18 +244,18 @@ def jsgf_for(expect: Expectation, dictionary: PronunciationDictionary | None = N
         rules.update(_number_rules())
         answer = "<number>"
     elif kind == "date":
-        rules["weekday"] = _word_rule(_WEEKDAYS, dictionary)
-        rules["month"] = _word_rule(_MONTHS, dictionary)
-        ordinals = [*_ORDINAL_UNITS, *_ORDINAL_TEENS, "twentieth", "thirtieth",
-                    *(f"twenty {o}" for o in _ORDINAL_UNITS), "thirty first"]
+        rules["weekday"] = _word_rule(WEEKDAYS, dictionary)
+        rules["month"] = _word_rule(MONTHS, dictionary)
+        ordinals = [*ORDINAL_UNITS, *ORDINAL_TEENS, *ORDINAL_TENS, *(f"twenty {o}" for o in ORDINAL_UNITS),
+                    "thirty first"]
         rules["ordinal"] = " | ".join(ordinals)
         rules["relative"] = "today | tomorrow | the day after tomorrow | next week | in a week | in two weeks"
         answer = ("[on] (<relative> | [this | next] <weekday> [morning | afternoon] "
                   "| [the] <ordinal> [of <month>] | <month> [the] <ordinal> | <weekday> [the] <ordinal> [of <month>])")
     elif kind == "time":
-        rules["unit"] = " | ".join(_UNITS)
-        rules["teen"] = " | ".join(_TEENS)
-        rules["hour"] = " | ".join((*_UNITS, "ten", "eleven", "twelve"))
+        rules["unit"] = " | ".join(UNITS)
+        rules["teen"] = " | ".join(TEENS)
+        rules["hour"] = " | ".join((*UNITS, "ten", "eleven", "twelve"))
         rules["minute"] = "o'clock | oh <unit> | <teen> | (twenty | thirty | forty | fifty) [<unit>]"
         rules["meridiem"] = "a.m. | p.m. | in the morning | in the afternoon | in the evening"
         answer = ("[at] (<hour> [<minute>] [<meridiem>] | half past <hour> [<meridiem>] "
@@ -267,11 +268,11 @@ def jsgf_for(expect: Expectation, dictionary: PronunciationDictionary | None = N
         answer = "[the] <option> [one] [please]"
     elif kind == "letters":
         rules["letter"] = _word_rule("abcdefghijklmnopqrstuvwxyz", dictionary)
-        rules["nato"] = _word_rule(_NATO, dictionary)
+        rules["nato"] = _word_rule(NATO_ALPHABET, dictionary)
         answer = "(<letter> [(as in | for) <nato>] | <nato> | double <letter>)+"
     else:  # open / free text: a language model, not a closed grammar
         return None
-    command = _alternatives(COMMAND_PHRASES, dictionary)
+    command = _alternatives(COMMAND_GRAMMAR_PHRASES, dictionary)
     body = "<answer> | <command>" if command else "<answer>"
     lines = ["#JSGF V1.0;", f"grammar {name};", f"public <{name}> = {body};", f"<answer> = {answer};"]
     if command:

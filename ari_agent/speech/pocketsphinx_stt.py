@@ -40,10 +40,11 @@ import numpy as np
 import numpy.typing as npt
 from pocketsphinx import Decoder
 
+from ari_agent.config import PocketsphinxSettings
 from ari_agent.media.pcm import Resampler, as_pcm16
 from ari_agent.seam import Expectation
 from ari_agent.speech.grammar_lm import SearchCache, SearchSpec, default_dictionary_path
-from ari_agent.speech.stt import PocketsphinxSettings, SttError, Transcript, Word
+from ari_agent.speech.recognizer import SttError, Transcript, Word
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class _Upsampler:
 
 
 class PocketsphinxRecognizer:
-    """A :class:`~ari_agent.speech.stt.SpeechRecognizer` for one call."""
+    """A :class:`~ari_agent.speech.recognizer.SpeechRecognizer` for one call."""
 
     engine = "pocketsphinx"
 

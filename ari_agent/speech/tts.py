@@ -8,9 +8,11 @@ cached on disk, keyed by a hash of engine, voice, rate, line rate and text.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import io
 import logging
+import re
 import shutil
 import subprocess
 import wave
@@ -24,6 +26,12 @@ from ari_agent.media.pcm import Pcm, resample
 
 log = logging.getLogger(__name__)
 LINE_RATE = 8000
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a prompt: synthesised and played one by one (the first plays while the rest render)."""
+    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
 
 class TtsError(AriAgentError):
@@ -75,12 +83,15 @@ def wav_bytes_to_line_rate(data: bytes) -> Pcm:
 
 
 class PromptCache:
-    """Fixed prompts rendered once, kept in memory and on disk (``<sha256>.s16`` raw 8 kHz)."""
+    """The one cache of rendered speech: fixed prompts rendered once and kept in memory and on disk
+    (``<sha256>.s16`` raw 8 kHz), and an LRU of recent other sentences (memory only)."""
 
-    def __init__(self, tts: TextToSpeech, cache_dir: Path) -> None:
+    def __init__(self, tts: TextToSpeech, cache_dir: Path, recent_sentences: int = 512) -> None:
         self.tts = tts
         self.cache_dir = cache_dir
         self._mem: dict[str, Pcm] = {}
+        self._recent: collections.OrderedDict[str, Pcm] = collections.OrderedDict()
+        self._recent_max = recent_sentences
 
     def key(self, text: str) -> str:
         return hashlib.sha256(f"{self.tts.cache_key}\n{text}".encode()).hexdigest()
@@ -110,6 +121,22 @@ class PromptCache:
             except OSError as exc:
                 log.warning("prompt cache not writable (%s); keeping prompt in memory only", exc)
         self._mem[key] = pcm
+        return pcm
+
+    def sentence(self, text: str) -> Pcm:
+        """Blocking (run in a thread): a fixed prompt from memory, a recent sentence, else the engine.
+        Never touches the disk, so it is safe on the call path."""
+        fixed = self.cached(text)
+        if fixed is not None:
+            return fixed
+        hit = self._recent.get(text)
+        if hit is not None:
+            self._recent.move_to_end(text)
+            return hit
+        pcm = self.tts.synthesize(text)
+        self._recent[text] = pcm
+        while len(self._recent) > self._recent_max:
+            self._recent.popitem(last=False)
         return pcm
 
     async def warm(self, texts: list[str]) -> None:

@@ -4,16 +4,17 @@ Why processes. A missing, corrupt or truncated model raises nothing when pywhisp
 then segfaults inside ``transcribe()``; inference also holds a core for hundreds of milliseconds.
 So: the model file is validated first (:func:`~ari_agent.speech.ggml_format.validate_whisper_model`
 walks the whole file), each worker process loads it once, and the service only talks to workers
-over a pipe. A worker that dies (segfault, OOM kill) or overruns ``timeout_s`` is noticed through its
-process sentinel, killed if need be, and replaced in the background; the utterance it was working on
-comes back as a :class:`~ari_agent.speech.stt.Transcript` with ``error`` set - never a hang, never a
+over a pipe, under a :class:`~ari_agent.speech.worker_supervisor.WorkerSupervisor`. A worker that
+dies (segfault, OOM kill) or overruns ``timeout_s`` is noticed through its process sentinel, killed if
+need be, and replaced in the background; the utterance it was working on comes back as a
+:class:`~ari_agent.speech.recognizer.Transcript` with ``error`` set - never a hang, never a
 crash of the service. After ``max_restarts`` consecutive failed starts the pool declares itself
 broken and answers every request with an error at once.
 
 Whisper has no true streaming: :class:`WhisperRecognizer` buffers the turn (cut by the VAD
 endpointer) and sends it whole at ``finish()``: 8 kHz int16 -> 16 kHz float32 (soxr, one shot).
 Threads, GPU use (``use_gpu``, ``gpu_device``, ``flash_attn``; the PyPI wheel is CPU-only) and the
-number of workers come from :class:`~ari_agent.speech.stt.WhisperSettings`.
+number of workers come from :class:`~ari_agent.config.WhisperSettings`.
 
 Confidence: the mean over segments of pywhispercpp's segment probability (geometric mean of the
 token probabilities), weighted by text length.
@@ -22,29 +23,34 @@ token probabilities), weighted by text length.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import logging
-import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
-import queue
 import re
 import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from ari_agent.config import SttConfig, WhisperSettings
 from ari_agent.media.pcm import as_pcm16, pcm16_to_float, resample
 from ari_agent.seam import Expectation
 from ari_agent.speech.ggml_format import ValidationLevel, WhisperModelInfo, validate_whisper_model
-from ari_agent.speech.stt import SttConfig, SttError, Transcript, WhisperSettings
+from ari_agent.speech.recognizer import SttError, Transcript
+from ari_agent.speech.worker_supervisor import (
+    WorkerError,
+    WorkerRefused,
+    WorkerStartError,
+    WorkerStats,
+    WorkerSupervisor,
+    spawn_function,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,43 +101,10 @@ def whisper_worker_main(conn: mpc.Connection, model_path: str, threads: int, con
 # ------------------------------------------------------------------ the pool
 
 
-@dataclass(eq=False)
-class _Worker:
-    process: BaseProcess
-    conn: mpc.Connection
-    pid: int
-    load_ms: float
-
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def kill(self) -> None:
-        try:
-            self.process.kill()
-        except (OSError, ValueError):
-            pass
-        self.process.join(timeout=5)
-        self.conn.close()
-
-
 @dataclass
-class PoolStats:
+class PoolStats(WorkerStats):
     requests: int = 0
     errors: int = 0
-    crashes: int = 0
-    timeouts: int = 0
-    restarts: int = 0
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
 
 
 class WhisperWorkerPool:
@@ -162,21 +135,19 @@ class WhisperWorkerPool:
         self.max_restarts = max_restarts
         self.language = language
         self.stats = PoolStats()
-        self._target: WorkerTarget = target or whisper_worker_main
-        self._args = (
+        worker_target: WorkerTarget = target or whisper_worker_main
+        args = (
             str(self.model.path),
             threads,
             {"use_gpu": use_gpu, "gpu_device": gpu_device, "flash_attn": flash_attn},
             {"language": language, "no_context": True, "single_segment": True, "suppress_blank": True},
         )
-        self._mp = mp.get_context("spawn")
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        self._all: set[_Worker] = set()
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self._failed_starts = 0
+        self._workers = WorkerSupervisor(
+            functools.partial(spawn_function, worker_target, args, name="whisper"), name="whisper",
+            loads=str(self.model.path), task="the utterance", size=workers, start_timeout_s=start_timeout_s,
+            restart="background", max_restarts=max_restarts, stats=self.stats,
+        )
         self._broken: str | None = None
-        self._closed = False
         self._started = False
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -187,11 +158,9 @@ class WhisperWorkerPool:
             return self
         self._started = True
         try:
-            for _ in range(self.size):
-                self._idle.put(self._spawn())
-        except SttError:
-            self.close()
-            raise
+            self._workers.start()
+        except WorkerStartError as exc:
+            raise SttError(str(exc)) from None
         return self
 
     def __enter__(self) -> WhisperWorkerPool:
@@ -203,90 +172,13 @@ class WhisperWorkerPool:
     @property
     def broken(self) -> str | None:
         """Why the pool gave up restarting workers, or None while it is healthy."""
-        return self._broken
+        return self._broken or self._workers.broken
 
     def worker_pids(self) -> list[int]:
-        with self._lock:
-            return sorted(w.pid for w in self._all)
-
-    def _spawn(self) -> _Worker:
-        parent, child = self._mp.Pipe(duplex=True)
-        proc = self._mp.Process(target=self._target, args=(child, *self._args), daemon=True,
-                                name="ari-agent-whisper")
-        proc.start()
-        child.close()
-        ready = mpc.wait([parent, proc.sentinel], timeout=self.start_timeout_s)
-        msg: Any = None
-        if parent in ready:
-            try:
-                msg = parent.recv()
-            except (EOFError, OSError):
-                msg = None
-        if not msg or msg[0] != "ready":
-            reason = (msg[1] if msg and msg[0] == "init_error"
-                      else "no answer in time" if not ready else _describe_exit(proc.exitcode))
-            try:
-                proc.kill()
-            except (OSError, ValueError):
-                pass
-            proc.join(timeout=5)
-            parent.close()
-            raise SttError(f"whisper worker could not load {self.model.path}: {reason}")
-        info = msg[1]
-        worker = _Worker(process=proc, conn=parent, pid=int(info["pid"]), load_ms=float(info["load_ms"]))
-        with self._lock:
-            self._all.add(worker)
-        log.info("whisper worker %d ready (model loaded in %.0f ms)", worker.pid, worker.load_ms)
-        return worker
-
-    def _retire(self, worker: _Worker) -> None:
-        with self._lock:
-            self._all.discard(worker)
-        worker.kill()
-
-    def _replace(self, worker: _Worker) -> None:
-        """Retire ``worker`` and start its replacement in the background."""
-        self._retire(worker)
-        if self._closed:
-            return
-        threading.Thread(target=self._restart_one, name="whisper-restart", daemon=True).start()
-
-    def _restart_one(self) -> None:
-        while not self._closed and self._broken is None:
-            try:
-                worker = self._spawn()
-            except SttError as exc:
-                with self._lock:
-                    self._failed_starts += 1
-                    failed = self._failed_starts
-                log.error("whisper worker restart failed (%d in a row): %s", failed, exc)
-                if failed > self.max_restarts:
-                    self._broken = str(exc)
-                    return
-                time.sleep(min(5.0, 0.2 * 2**failed))
-                continue
-            with self._lock:
-                self._failed_starts = 0
-            self.stats.restarts += 1
-            if self._closed:
-                self._retire(worker)
-            else:
-                self._idle.put(worker)
-            return
+        return self._workers.worker_pids()
 
     def close(self) -> None:
-        self._closed = True
-        with self._lock:
-            workers = list(self._all)
-        for w in workers:
-            try:
-                w.conn.send(("stop",))
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + 2.0
-        for w in workers:
-            w.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            self._retire(w)
+        self._workers.close()
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -309,54 +201,17 @@ class WhisperWorkerPool:
                 self._broken = str(exc)
         limit = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + limit
-        if self._broken is not None:
-            return self._error(f"whisper pool is broken: {self._broken}", t0, audio_ms)
+        if self.broken is not None:
+            return self._error(f"whisper pool is broken: {self.broken}", t0, audio_ms)
         audio = pcm16_to_float(resample(samples, 8000, 16000, quality="HQ"))
         params: dict[str, Any] = {"initial_prompt": prompt or ""}
-        while True:  # find a live idle worker
-            remaining = deadline - time.monotonic()
-            if self._broken is not None:
-                return self._error(f"whisper pool is broken: {self._broken}", t0, audio_ms)
-            try:
-                worker = self._idle.get(timeout=max(0.0, min(remaining, 0.25)))
-            except queue.Empty:
-                if remaining <= 0:
-                    return self._error(f"no whisper worker free within {limit:.1f} s", t0, audio_ms)
-                continue
-            if worker.alive():
-                break
-            self.stats.crashes += 1
-            log.error("whisper worker %d died while idle (%s)", worker.pid, _describe_exit(worker.process.exitcode))
-            self._replace(worker)
-        req_id = next(self._ids)
         try:
-            worker.conn.send(("transcribe", req_id, audio, params))
-        except (OSError, ValueError):
-            self.stats.crashes += 1
-            self._replace(worker)
-            return self._error(f"whisper worker {worker.pid} could not take the request", t0, audio_ms)
-        ready = mpc.wait([worker.conn, worker.process.sentinel], timeout=max(0.0, deadline - time.monotonic()))
-        if not ready:
-            self.stats.timeouts += 1
-            self._replace(worker)
-            return self._error(f"whisper worker {worker.pid} timed out after {limit:.1f} s (killed)", t0, audio_ms)
-        msg: Any = None
-        if worker.conn in ready:
-            try:
-                msg = worker.conn.recv()
-            except (EOFError, OSError):
-                msg = None
-        if msg is None:
-            worker.process.join(timeout=1.0)
-            self.stats.crashes += 1
-            how = _describe_exit(worker.process.exitcode)
-            self._replace(worker)
-            return self._error(f"whisper worker {worker.pid} crashed ({how}) during the utterance", t0, audio_ms)
-        self._idle.put(worker)
-        if msg[0] == "error" or msg[1] != req_id:
-            return self._error(f"whisper failed: {msg[2] if msg[0] == 'error' else 'answer out of order'}", t0,
-                               audio_ms)
-        return _transcript(msg[2], t0, audio_ms)
+            reply = self._workers.request("transcribe", audio, params, timeout_s=limit, deadline=deadline)
+        except WorkerRefused as exc:
+            return self._error(f"whisper failed: {exc}", t0, audio_ms)
+        except WorkerError as exc:
+            return self._error(str(exc), t0, audio_ms)
+        return _transcript(reply[0], t0, audio_ms)
 
     async def transcribe_async(self, pcm8k: npt.ArrayLike, prompt: str | None = None,
                                timeout_s: float | None = None) -> Transcript:
@@ -416,7 +271,7 @@ def prompt_for(expect: Expectation) -> str | None:
 
 
 class WhisperRecognizer:
-    """:class:`~ari_agent.speech.stt.SpeechRecognizer` over a shared pool: buffers the turn, sends it
+    """:class:`~ari_agent.speech.recognizer.SpeechRecognizer` over a shared pool: buffers the turn, sends it
     whole at ``finish()``. ``partial()`` is always '' (whisper re-decodes the whole buffer)."""
 
     engine = "whisper"

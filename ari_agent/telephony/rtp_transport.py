@@ -7,7 +7,8 @@ the receive path can raise into the event loop.
 Send path: every call's ``OutboundStream`` is ticked by one ``PacingTicker`` task on a monotonic
 20 ms grid (deadlines computed from the start, so no drift), so 20 calls cost 50 wake-ups a second,
 not 1000. Audio is sent on its deadline and never further ahead, so a flush (barge-in) silences
-the line within one packet.
+the line within one packet. Playout is awaited, never polled: ``play()`` returns a future that
+resolves when the audio's first packet goes out, and ``drained()`` returns once nothing is queued.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
 from ari_agent.errors import MediaError
 from ari_agent.media.jitter import AudioFrame, JitterBuffer
 from ari_agent.media.pacer import OutboundStream, PacingClock
-from ari_agent.media.pcm import Codec
+from ari_agent.media.pcm import Codec, Pcm
 from ari_agent.media.rtp import RtpPacket
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._ssrc: int | None = None
         self._candidate_ssrc: int | None = None
         self._candidate_count = 0
-        self._idle = True
-        # Monotonic time of the first packet of the latest talk spurt (per-turn latency profile).
-        self.spurt_started_at: float | None = None
+        # Playout bookkeeping: frames queued and sent (speech only, not the silence fill), and for
+        # each play() the index of its first frame with the future its first packet resolves.
+        self._frames_in = 0
+        self._frames_out = 0
+        self._starts: deque[tuple[int, asyncio.Future[float]]] = deque()
+        self._drained = asyncio.Event()
+        self._drained.set()
         self.closed = asyncio.Event()
 
     async def open(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -97,6 +102,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.remote = (host, port)
 
     def close(self) -> None:
+        self.stop_playback()  # nothing more goes out: release whoever awaits playout
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -169,25 +175,53 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.on_frame(frame)
 
     # --------------------------------------------------------------- sending
-    def play(self, pcm: npt.NDArray[np.int16]) -> None:
-        """Queue audio (8 kHz int16) for paced sending."""
+    def play(self, pcm: Pcm) -> asyncio.Future[float]:
+        """Queue audio (8 kHz int16) for paced sending. The future resolves with the monotonic time
+        its first packet is sent (cancelled if the audio is flushed before that)."""
+        started: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        before = self.outbound.queued_frames
         self.outbound.enqueue(pcm, end_of_utterance=True)
+        added = self.outbound.queued_frames - before
+        if added <= 0:
+            started.set_result(time.monotonic())
+            return started
+        self._starts.append((self._frames_in, started))
+        self._frames_in += added
+        self._drained.clear()
+        return started
+
+    async def drained(self) -> None:
+        """Return once everything queued has been sent (or flushed)."""
+        await self._drained.wait()
+
+    @property
+    def playing(self) -> bool:
+        return not self._drained.is_set()
 
     def stop_playback(self) -> int:
         """Barge-in: drop everything queued at once. Returns frames dropped."""
-        return self.outbound.flush()
+        dropped = self.outbound.flush()
+        self._frames_in = self._frames_out
+        while self._starts:
+            self._starts.popleft()[1].cancel()
+        self._drained.set()
+        return dropped
 
     def tick(self, lateness: float) -> None:
         """Called by the PacingTicker once per 20 ms."""
         speaking = self.outbound.queued_frames > 0
         pkt = self.outbound.next_packet(fill_silence=self.send_silence)
-        if not speaking:
-            self._idle = True
+        if speaking:
+            self._frames_out += 1
+            now = time.monotonic()
+            while self._starts and self._starts[0][0] < self._frames_out:
+                started = self._starts.popleft()[1]
+                if not started.done():
+                    started.set_result(now)
+            if self.outbound.queued_frames == 0:
+                self._drained.set()
         if pkt is None or self._transport is None or self.remote is None:
             return
-        if speaking and self._idle:
-            self._idle = False
-            self.spurt_started_at = time.monotonic()
         try:
             self._transport.sendto(pkt, self.remote)
             self.stats.sent += 1

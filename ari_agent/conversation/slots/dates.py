@@ -20,6 +20,7 @@ import re
 from datetime import date, timedelta
 from typing import Literal
 
+from ari_agent import spoken_words
 from ari_agent.conversation.slots.numbers import TEENS, TENS, UNITS, read_cardinal, read_ordinal
 from ari_agent.conversation.slots.words import tokens
 
@@ -27,18 +28,16 @@ Direction = Literal["future", "past", "any"]
 DateOrder = Literal["MDY", "DMY"]
 
 WEEKDAYS: dict[str, int] = {
-    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6,
+    **{w: i for i, w in enumerate(spoken_words.WEEKDAYS)},
     "mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6,
 }
 MONTHS: dict[str, int] = {
-    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
-    "september": 9, "october": 10, "november": 11, "december": 12,
+    **{m: 1 + i for i, m in enumerate(spoken_words.MONTHS)},
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10,
     "nov": 11, "dec": 12,
 }
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
-WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = tuple(m.capitalize() for m in spoken_words.MONTHS)
+WEEKDAY_NAMES = tuple(w.capitalize() for w in spoken_words.WEEKDAYS)
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?$")
 

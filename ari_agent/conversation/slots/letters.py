@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import re
 
+from ari_agent import spoken_words
 from ari_agent.conversation.slots.words import tokens
 
 NATO: dict[str, str] = {
-    "alpha": "A", "alfa": "A", "bravo": "B", "charlie": "C", "delta": "D", "echo": "E", "foxtrot": "F",
-    "fox": "F", "golf": "G", "hotel": "H", "india": "I", "juliet": "J", "juliett": "J", "kilo": "K",
-    "lima": "L", "mike": "M", "november": "N", "oscar": "O", "papa": "P", "quebec": "Q", "romeo": "R",
-    "sierra": "S", "tango": "T", "uniform": "U", "victor": "V", "whiskey": "W", "whisky": "W",
-    "xray": "X", "yankee": "Y", "zulu": "Z",
+    **{w.replace("-", ""): chr(ord("A") + i) for i, w in enumerate(spoken_words.NATO_ALPHABET)},  # "xray"
+    "alfa": "A", "fox": "F", "juliett": "J", "whisky": "W",  # spellings and short forms callers use
 }
 LETTER_NAMES: dict[str, str] = {
     **{chr(c): chr(c).upper() for c in range(ord("a"), ord("z") + 1)},
@@ -29,8 +27,7 @@ _SKIP = frozenset("as in for like is it's its it the letter letters then and um 
                   "code number that's thats sure okay ok".split())
 
 
-_DIGIT_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-                "seven": "7", "eight": "8", "nine": "9"}
+_DIGIT_WORDS = {w: str(v) for v, w in enumerate(spoken_words.DIGITS)}
 _TYPED_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ]*$")
 
 

@@ -6,29 +6,18 @@ the words they consumed, so the digit, date and time parsers can build on them.
 
 from __future__ import annotations
 
+from ari_agent import spoken_words
 from ari_agent.conversation.slots.words import tokens
 
-UNITS: dict[str, int] = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9,
-}
-TEENS: dict[str, int] = {
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}
+UNITS: dict[str, int] = {w: v for v, w in enumerate(spoken_words.DIGITS)}  # "zero" .. "nine"
+TEENS: dict[str, int] = {w: 10 + i for i, w in enumerate(spoken_words.TEENS)}
 TENS: dict[str, int] = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
+    **{w: 10 * (2 + i) for i, w in enumerate(spoken_words.TENS)},
+    "fourty": 40,  # a transcript's misspelling: read here, never listed in a grammar
 }
-ORDINAL_UNITS: dict[str, int] = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-    "ninth": 9,
-}
-ORDINAL_TEENS: dict[str, int] = {
-    "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15,
-    "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
-}
-ORDINAL_TENS: dict[str, int] = {"twentieth": 20, "thirtieth": 30}
+ORDINAL_UNITS: dict[str, int] = {w: 1 + i for i, w in enumerate(spoken_words.ORDINAL_UNITS)}
+ORDINAL_TEENS: dict[str, int] = {w: 10 + i for i, w in enumerate(spoken_words.ORDINAL_TEENS)}
+ORDINAL_TENS: dict[str, int] = {w: 10 * (2 + i) for i, w in enumerate(spoken_words.ORDINAL_TENS)}
 _SCALES: dict[str, int] = {"hundred": 100, "thousand": 1000}
 _ORDINAL_SUFFIXES = ("st", "nd", "rd", "th")
 

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ari_agent.conversation.engine import ConversationEngine, default_idempotency_key
+from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import IntentMap, parse_intent_map
 from ari_agent.conversation.nlu import Classification
 from ari_agent.conversation.policy import Policy, Violation
+from ari_agent.integrations.idempotency import idempotency_key
 from ari_agent.seam import (
     Action,
     BargeIn,
@@ -148,8 +149,8 @@ def test_call_tool_carries_budget_key_and_correlation(make_engine: Make) -> None
     call = _start(engine, "where is my order", "4567")[-1]
     assert isinstance(call, CallTool)
     assert call.budget_ms == 700 and call.call_id == "call-42-t1"
-    assert call.idempotency_key == default_idempotency_key("call-42", "order_status",
-                                                           {"tool": "lookup_order", "order_number": "4567"})
+    assert call.idempotency_key == idempotency_key("call-42", "order_status",
+                                                   {"tool": "lookup_order", "order_number": "4567"})
 
 
 def test_idempotency_key_function_is_injected_and_stable(make_engine: Make) -> None:
@@ -163,7 +164,7 @@ def test_idempotency_key_function_is_injected_and_stable(make_engine: Make) -> N
     call = _start(engine, "where is my order", "4567")[-1]
     assert isinstance(call, CallTool) and call.idempotency_key == "k-1"
     assert seen == [("test-call", "order_status", {"tool": "lookup_order", "order_number": "4567"})]
-    assert default_idempotency_key("c", "i", {"a": 1, "b": 2}) == default_idempotency_key("c", "i", {"b": 2, "a": 1})
+    assert idempotency_key("c", "i", {"a": 1, "b": 2}) == idempotency_key("c", "i", {"b": 2, "a": 1})
 
 
 def test_write_needs_a_confirmation_the_caller_heard(make_engine: Make) -> None:

@@ -10,18 +10,35 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ari_agent.config import PocketsphinxSettings
+from ari_agent.conversation.slots.digits import digit_runs
+from ari_agent.conversation.slots.yes_no import parse_yes_no
 from ari_agent.media.endpointer import Endpointer, SpeechEnd
 from ari_agent.media.pcm import SAMPLES_PER_FRAME
 from ari_agent.seam import Expectation
-from ari_agent.speech.grammar_lm import NO_PHRASES, YES_PHRASES, words_of
+from ari_agent.speech.grammar_lm import NO_GRAMMAR_PHRASES, YES_GRAMMAR_PHRASES, words_of
 from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
-from ari_agent.speech.stt import PocketsphinxSettings, Transcript
-from ari_agent.speech.turn_completion import completes_for, is_patient
+from ari_agent.speech.recognizer import Transcript
+from ari_agent.speech.turn_completion import TurnCompletion, is_patient
 
 from .corpus import DIGITS, OPEN, VOICES, YES_NO, caller_audio, demo_examples, word_errors
 
-_YES = {" ".join(words_of(p)) for p in YES_PHRASES}
-_NO = {" ".join(words_of(p)) for p in NO_PHRASES}
+
+class _Answers:
+    """The call layer's answer reader without a classifier: open turns never end early here."""
+
+    def is_yes_no(self, text: str) -> bool:
+        return parse_yes_no(text) is not None
+
+    def digit_count(self, text: str) -> int:
+        return sum(len(run) for run in digit_runs(text))
+
+    def confident_request(self, text: str) -> bool:
+        return False
+
+
+_YES = {" ".join(words_of(p)) for p in YES_GRAMMAR_PHRASES}
+_NO = {" ".join(words_of(p)) for p in NO_GRAMMAR_PHRASES}
 
 
 @dataclass
@@ -57,7 +74,9 @@ def run_turn(rec: PocketsphinxRecognizer, expect: Expectation, audio: object) ->
 
     pcm = np.asarray(audio)
     ep = Endpointer(partial_text=rec.partial)
-    ep.start_turn(0, patient=is_patient(expect), completes=completes_for(expect))
+    rules = TurnCompletion(_Answers())
+    rules.begin(expect)
+    ep.start_turn(0, patient=is_patient(expect), completes=rules.completes)
     rec.start(expect)
     spent = 0.0
     for i in range(0, pcm.size - SAMPLES_PER_FRAME + 1, SAMPLES_PER_FRAME):

@@ -42,3 +42,52 @@ def loads_once_then_crashes(conn: Connection, model_path: str, *args: Any) -> No
 
 def never_loads(conn: Connection, *args: Any) -> None:
     conn.send(("init_error", "RuntimeError: no model today"))
+
+
+# ------------------------------------------------------------------ for the supervisor's own tests
+
+
+def obedient(conn: Connection, *args: Any) -> None:
+    """Ready at once; then does what each request says: ("do", id, action, *arg).
+
+    echo: answers the argument back; fail: an "error" answer; segv: dies by SIGSEGV; exit: os._exit(arg);
+    sleep: answers after ``arg`` seconds; hang: never answers; swap: answers with a wrong request id.
+    """
+    conn.send(("ready", {"pid": os.getpid(), "load_ms": 1.5, "args": list(args)}))
+    while True:
+        msg = conn.recv()
+        if msg[0] != "do":
+            return
+        _, req_id, action, *arg = msg
+        if action == "echo":
+            conn.send(("result", req_id, *arg))
+        elif action == "fail":
+            conn.send(("error", req_id, "ValueError: not today"))
+        elif action == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif action == "exit":
+            os._exit(arg[0])
+        elif action == "sleep":
+            time.sleep(arg[0])
+            conn.send(("result", req_id, "slept"))
+        elif action == "hang":
+            time.sleep(3600)
+        elif action == "swap":
+            conn.send(("result", req_id + 100, "late"))
+
+
+def exits_at_start(conn: Connection, *args: Any) -> None:
+    os._exit(3)
+
+
+def silent_at_start(conn: Connection, *args: Any) -> None:
+    time.sleep(3600)
+
+
+def starts_once(conn: Connection, marker: str) -> None:
+    """Ready the first time (leaving ``marker``), an init error every time after."""
+    if os.path.exists(marker):
+        conn.send(("init_error", "RuntimeError: cannot start again"))
+        return
+    open(marker, "w").close()
+    obedient(conn)

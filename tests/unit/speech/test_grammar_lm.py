@@ -3,19 +3,30 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 from pocketsphinx import Decoder
 
-from ari_agent.seam import Expectation
+from ari_agent import spoken_words
+from ari_agent.conversation.engine import ConversationEngine
+from ari_agent.conversation.intent_map import load_intent_map
+from ari_agent.conversation.nlu import build_classifier
+from ari_agent.conversation.slots import parse_date, parse_letters, parse_number, parse_yes_no
+from ari_agent.seam import CallStarted, Expectation, Listen, Utterance
 from ari_agent.speech.grammar_lm import (
+    COMMAND_GRAMMAR_PHRASES,
+    NO_GRAMMAR_PHRASES,
+    YES_GRAMMAR_PHRASES,
     ArpaModel,
     PronunciationDictionary,
     SearchCache,
     build_arpa,
     build_domain_lm,
     jsgf_for,
+    jsgf_words,
     words_of,
 )
 
@@ -118,3 +129,69 @@ def test_search_cache_builds_once_per_content(tmp_path: Path, dictionary: Pronun
     assert other.name != a.name
     assert cache.spec_for(Expectation(kind="free_text")).kind == "generic"
     assert cache.spec_for(Expectation(kind="yes_no")).kind == "jsgf"
+
+
+KINDS = ("yes_no", "digits", "number", "date", "time", "letters", "choice")
+
+
+def closed(kind: str) -> Expectation:
+    return Expectation(kind=kind, choices=("tuesday morning", "friday afternoon"), min_digits=4,  # type: ignore[arg-type]
+                       max_digits=6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_closed_grammar_has_the_turn_answer_command_shape(kind: str) -> None:
+    text = jsgf_for(closed(kind), name="turn")
+    assert text is not None
+    assert text.startswith("#JSGF V1.0;\ngrammar turn;\npublic <turn> = <answer> | <command>;\n<answer> = ")
+    defined = [line.split(">", 1)[0][1:] for line in text.splitlines() if line.startswith("<")]
+    assert len(defined) == len(set(defined)), "a rule defined twice"
+    referenced = {ref for line in text.splitlines()[2:] for ref in re.findall(r"<([a-z_]+)>", line.split("=", 1)[1])}
+    assert referenced <= {*defined, "turn"}, "a rule referenced but not defined"
+    assert text.count("(") == text.count(")") and text.count("[") == text.count("]")
+
+
+def test_grammars_list_only_canonical_spellings() -> None:
+    """Slots read transcript variants ("fourty", "xray", "juliett"); a grammar word is what the
+    recogniser writes, so grammars list the dictionary's spellings only."""
+    words = {w for kind in KINDS for w in jsgf_words(jsgf_for(closed(kind)) or "")}
+    assert not words & {"fourty", "xray", "alfa", "juliett", "whisky", "tues", "sept"}
+    assert {"forty", "x-ray", "juliet", "whiskey"} <= words
+    assert {*spoken_words.TEENS, *spoken_words.TENS, *spoken_words.WEEKDAYS, *spoken_words.MONTHS} <= words
+
+
+def test_what_the_grammars_accept_the_slot_parsers_read() -> None:
+    """The shared vocabularies keep recogniser output and slot parsing in step."""
+    for phrase in YES_GRAMMAR_PHRASES:
+        assert parse_yes_no(phrase) is True, phrase
+    misread = [phrase for phrase in NO_GRAMMAR_PHRASES if parse_yes_no(phrase) is not False]
+    # Known: the parser reads "that's not" (no), then "right" (yes), and the last answer wins.
+    assert misread == ["that's not right"]
+    for value, word in enumerate(spoken_words.TENS, start=2):
+        assert parse_number(f"{word} {spoken_words.UNITS[value % 9]}") == value * 10 + 1 + value % 9
+    for i, word in enumerate(spoken_words.NATO_ALPHABET):
+        assert parse_letters(word) == chr(ord("A") + i)
+    today = date(2026, 3, 2)  # a Monday
+    for i, month in enumerate(spoken_words.MONTHS, start=1):
+        assert parse_date(f"the fifth of {month}", today, direction="any") == date(2026, i, 5)
+    assert set(COMMAND_GRAMMAR_PHRASES) >= set(spoken_words.PERSON_TITLES)
+
+
+def test_every_listen_of_a_demo_call_loads_into_pocketsphinx(decoder: Decoder,
+                                                            dictionary: PronunciationDictionary) -> None:
+    intent_map = load_intent_map()
+    engine = ConversationEngine(intent_map, build_classifier(intent_map.nlu_intents(), embeddings=False),
+                                call_id="grammar-test", today=date(2026, 3, 2))
+    listens: list[Listen] = []
+    for event in (CallStarted(), Utterance("I want to move my appointment"), Utterance("1001"),
+                  Utterance("SW1A 1AA")):
+        listens += [a for a in engine.handle(event) if isinstance(a, Listen)]
+    assert [listen.expect.kind for listen in listens] == ["open", "digits", "letters"]
+    cache = SearchCache(dictionary)
+    for n, listen in enumerate(listens):
+        spec = cache.spec_for(listen.expect)
+        if listen.expect.kind == "open":
+            assert spec.kind == "lm"  # the open turn gets a language model, not a grammar
+            continue
+        assert spec.kind == "jsgf"
+        decoder.add_jsgf_string(f"demo_{n}", spec.text)

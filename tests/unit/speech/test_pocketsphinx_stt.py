@@ -3,9 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ari_agent.config import PocketsphinxSettings, SttConfig
 from ari_agent.seam import Expectation
 from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
-from ari_agent.speech.stt import PocketsphinxSettings, SpeechRecognizer, SttConfig, SttError, create_recognizer
+from ari_agent.speech.recognizer import SpeechRecognizer, SttError
+from ari_agent.speech.stt import create_recognizer
 
 from .corpus import caller_audio, demo_examples
 

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ari_agent.config import SttConfig, WhisperSettings
 from ari_agent.devtools.ggml_tiny import TINY_HPARAMS, write_tiny_whisper_model
 from ari_agent.seam import Expectation
 from ari_agent.speech.ggml_format import MAGIC_BYTES, ModelFileError, validate_whisper_model
-from ari_agent.speech.stt import SpeechRecognizer, SttConfig, SttError, WhisperSettings, create_recognizer
+from ari_agent.speech.recognizer import SpeechRecognizer, SttError
+from ari_agent.speech.stt import create_recognizer
 from ari_agent.speech.whisper_stt import WhisperRecognizer, WhisperWorkerPool, create_whisper_pool, prompt_for
 
 # By its full dotted name: the spawned worker process imports the target function's module again.

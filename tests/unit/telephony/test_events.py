@@ -77,7 +77,7 @@ async def test_dispatch_survives_odd_events() -> None:
 
 
 def test_handoff_variables_are_dialplan_safe_and_inherited() -> None:
-    from ari_agent.call.session import handoff_variables
+    from ari_agent.call.handoff import handoff_variables
 
     v = handoff_variables("tool_error", {"intent": "order_status", "verified_identity": "basic",
                                          "result.status": "shipped", "summary": "x" * 900})

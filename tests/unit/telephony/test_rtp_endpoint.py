@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 
 from ari_agent.media.jitter import AudioFrame
@@ -64,9 +66,31 @@ def test_foreign_ssrc_dropped_but_a_real_source_change_is_followed() -> None:
     assert ep.stats.accepted == 6 + 4
 
 
-def test_outbound_flush_stops_at_once() -> None:
+async def test_outbound_flush_stops_at_once() -> None:
     ep, _ = endpoint()
-    ep.play(np.zeros(8000, dtype=np.int16))
-    assert ep.outbound.queued_ms >= 990
+    started = ep.play(np.zeros(8000, dtype=np.int16))
+    assert ep.outbound.queued_ms >= 990 and ep.playing
     assert ep.stop_playback() >= 49
-    assert ep.outbound.is_idle
+    assert ep.outbound.is_idle and not ep.playing
+    assert started.cancelled()  # flushed before its first packet went out
+    await asyncio.wait_for(ep.drained(), 0.1)
+
+
+async def test_playout_is_awaited_not_polled() -> None:
+    ep, _ = endpoint()
+    await asyncio.wait_for(ep.drained(), 0.1)  # nothing queued: drained at once
+    first = ep.play(np.zeros(3 * 160, dtype=np.int16))
+    second = ep.play(np.zeros(100, dtype=np.int16))  # a short tail: padded to one frame
+    drained = asyncio.ensure_future(ep.drained())
+    ep.tick(0.0)
+    await asyncio.sleep(0)
+    assert first.done() and not second.done() and not drained.done()
+    ep.tick(0.0)
+    ep.tick(0.0)
+    await asyncio.sleep(0)
+    assert not second.done() and not drained.done()
+    ep.tick(0.0)  # the fourth frame: the second play's first packet, and the last one
+    await asyncio.sleep(0)
+    assert second.done() and second.result() >= first.result() and drained.done()
+    ep.tick(0.0)  # silence fill from now on: nothing more resolves, still drained
+    assert not ep.playing

@@ -8,8 +8,7 @@ import pytest
 from ari_agent.errors import MediaError
 from ari_agent.media.endpointer import Endpointer, EndpointerConfig, EndpointEvent, NoInput, SpeechEnd, SpeechStart
 from ari_agent.media.vad import Vad, VadFrame
-
-from .corpus import caller_audio
+from tests.unit.speech.corpus import caller_audio
 
 FRAME = np.zeros(160, dtype=np.int16)
 

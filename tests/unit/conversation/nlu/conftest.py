@@ -10,7 +10,7 @@ from ari_agent.conversation.nlu import HybridIntentClassifier, IntentSpec, build
 from ari_agent.conversation.nlu.encoder import default_model_dir
 from ari_agent.devtools.bench_nlu import LabelledUtterance, load_intent_specs, load_testset
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 DEMO_MAP = REPO / "ari_agent" / "data" / "demo-intent-map.yaml"
 TESTSET = REPO / "tests" / "data" / "nlu" / "demo_testset.jsonl"
 DEVSET = REPO / "tests" / "data" / "nlu" / "dev.jsonl"

@@ -5,8 +5,7 @@ import pytest
 
 from ari_agent.errors import MediaError
 from ari_agent.media.vad import Vad, VadConfig
-
-from .corpus import caller_audio
+from tests.unit.speech.corpus import caller_audio
 
 FRAME = 160
 

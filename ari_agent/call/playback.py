@@ -1,0 +1,128 @@
+"""Speaking on the line: prompts sentence by sentence, stopped at once when the caller barges in.
+
+The first sentence plays while the next is synthesised. A barge-in (the listener's event) flushes
+the outbound audio and reports the words the caller actually heard, computed from how many 20 ms
+frames of each sentence went out before the flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ari_agent.call.awaiting import first_of
+from ari_agent.call.call_log import CallLog
+from ari_agent.call.timing import TurnTiming
+from ari_agent.media.pcm import SAMPLES_PER_FRAME, Pcm
+from ari_agent.metrics import BARGE_INS
+from ari_agent.seam import Say
+from ari_agent.speech.tts import split_sentences
+
+log = logging.getLogger(__name__)
+
+
+class AudioOut(Protocol):
+    """The outbound side of the call's media (the RTP endpoint)."""
+
+    def play(self, pcm: Pcm) -> asyncio.Future[float]:
+        """Queue audio; the future resolves with the monotonic time its first packet went out."""
+        ...
+
+    def stop_playback(self) -> int:
+        """Drop everything queued; returns the 20 ms frames dropped."""
+        ...
+
+    async def drained(self) -> None:
+        """Return once everything queued has gone out."""
+        ...
+
+
+@dataclass
+class _Spoken:
+    text: str
+    frames: int
+
+
+def frames_of(pcm: Pcm) -> int:
+    return -(-pcm.size // SAMPLES_PER_FRAME)
+
+
+def heard_text(spoken: list[_Spoken], frames_sent: int) -> str:
+    """The words the caller heard before cutting in, from how many 20 ms frames went out."""
+    heard: list[str] = []
+    left = frames_sent
+    for part in spoken:
+        if left >= part.frames:
+            heard.append(part.text)
+            left -= part.frames
+            continue
+        words = part.text.split()
+        k = int(len(words) * max(0, left) / max(1, part.frames))
+        if k:
+            heard.append(" ".join(words[:k]))
+        break
+    return " ".join(heard)
+
+
+class Playback:
+    def __init__(self, out: AudioOut, synthesize: Callable[[str], Pcm], *, caller_gone: asyncio.Event,
+                 barge_in: asyncio.Event, set_playing: Callable[[bool], None], call_log: CallLog) -> None:
+        self.out = out
+        self.synthesize = synthesize  # blocking: run in a thread
+        self.caller_gone = caller_gone
+        self.barge_in = barge_in
+        self.set_playing = set_playing  # the endpointer's echo-aware mode
+        self.call_log = call_log
+        self.barge_ins: list[str] = []
+
+    async def say(self, say: Say, turn: TurnTiming | None = None) -> str | None:
+        """Speak ``say``; None when it played out (or the caller hung up), else the text heard before
+        the caller barged in. ``turn``: the caller turn this answers (first-audio timings)."""
+        spoken: list[_Spoken] = []
+        self.set_playing(True)
+        try:
+            for sentence in split_sentences(say.text):
+                pcm = await asyncio.to_thread(self.synthesize, sentence)
+                started = self.out.play(pcm)
+                if turn is not None and turn.tts_first_audio is None:
+                    turn.tts_first_audio = time.monotonic()
+                    started.add_done_callback(functools.partial(_note_first_packet, turn))
+                spoken.append(_Spoken(sentence, frames_of(pcm)))
+                if say.interruptible and self.barge_in.is_set():
+                    return self._barged(spoken)
+            waits = {"drained": self.out.drained(), "gone": self.caller_gone.wait()}
+            if say.interruptible:
+                waits["barge_in"] = self.barge_in.wait()
+            done = await first_of(**waits)
+            if self.caller_gone.is_set():
+                self.out.stop_playback()  # nobody is listening: send nothing more
+            elif "barge_in" in done and "drained" not in done:
+                return self._barged(spoken)
+            return None
+        finally:
+            self.set_playing(False)
+
+    async def wait_playout(self) -> bool:
+        """Until what is queued has gone out; False if the caller hung up first."""
+        await first_of(drained=self.out.drained(), gone=self.caller_gone.wait())
+        return not self.caller_gone.is_set()
+
+    def _barged(self, spoken: list[_Spoken]) -> str:
+        dropped = self.out.stop_playback()
+        heard = heard_text(spoken, sum(p.frames for p in spoken) - dropped)
+        self.barge_ins.append(heard)
+        BARGE_INS.inc()
+        self.call_log.add("barge_in", heard=heard)
+        log.info("call %s: barge-in after %r (dropped %d frames)", self.call_log.call_id, heard, dropped)
+        return heard
+
+
+def _note_first_packet(turn: TurnTiming, started: asyncio.Future[float]) -> None:
+    if not started.cancelled():
+        turn.first_rtp = started.result()
+        turn.observe()

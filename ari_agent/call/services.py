@@ -1,0 +1,54 @@
+"""What every call shares: the intent map, classifier, tools, rendered speech and the recognisers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ari_agent.conversation.intent_map import IntentMap
+from ari_agent.conversation.nlu import IntentClassifier
+from ari_agent.integrations.runner import ToolRunner
+from ari_agent.media.endpointer import EndpointerConfig
+from ari_agent.speech.recognizer import SpeechRecognizer
+from ari_agent.speech.stt import SttConfig, create_recognizer
+from ari_agent.speech.tts import PromptCache, split_sentences
+
+if TYPE_CHECKING:
+    from ari_agent.speech.whisper_stt import WhisperWorkerPool
+
+
+@dataclass
+class VoiceLoopSettings:
+    ack_text: str = "One moment while I check that."
+    tool_timeout_s: float = 8.0
+    dtmf_interdigit_s: float = 2.0
+    endpointer: EndpointerConfig = field(default_factory=lambda: EndpointerConfig(echo_min_speech_ms=140))
+    stt: SttConfig = field(default_factory=SttConfig)
+
+
+class VoiceServices:
+    def __init__(self, intent_map: IntentMap, classifier: IntentClassifier, tools: ToolRunner, prompts: PromptCache,
+                 settings: VoiceLoopSettings | None = None, whisper_pool: WhisperWorkerPool | None = None) -> None:
+        self.intent_map = intent_map
+        self.classifier = classifier
+        self.tools = tools
+        self.prompts = prompts
+        self.settings = settings or VoiceLoopSettings()
+        self.whisper_pool = whisper_pool
+
+    def recognizer(self) -> SpeechRecognizer:
+        """A recogniser for one call (pocketsphinx: its own decoder; whisper: the shared pool)."""
+        return create_recognizer(self.settings.stt, whisper_pool=self.whisper_pool)
+
+    async def aclose(self) -> None:
+        await self.tools.aclose()
+        if self.whisper_pool is not None:
+            await asyncio.to_thread(self.whisper_pool.close)
+
+    async def warm(self) -> None:
+        """Render the fixed prompts at start-up, so calls never wait for them."""
+        p = self.intent_map.spec.prompts
+        fixed = [self.settings.ack_text, p.anything_else, p.goodbye, p.handoff, p.not_understood, p.silence,
+                 p.kill_switch]
+        await self.prompts.warm([s for text in fixed for s in split_sentences(text)])

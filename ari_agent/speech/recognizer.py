@@ -1,0 +1,89 @@
+"""What every speech recogniser speaks: the :class:`SpeechRecognizer` protocol and its results.
+
+A recogniser serves one call, one turn at a time::
+
+    rec.start(expect)          # a Listen: the Expectation biases the search (grammar or domain LM)
+    rec.feed(pcm8k)            # 20 ms frames as they arrive; cheap (incremental decoding)
+    rec.partial()              # best guess so far (the endpointer asks whether it completes the turn)
+    t = rec.finish()           # end of turn: the final Transcript
+
+``finish`` blocks (pocketsphinx: a few ms to ~100 ms; whisper: the whole inference, in a worker
+process) - call it from a thread (``asyncio.to_thread``) in the event loop's process.
+
+Empty ``text`` means no match (nothing in the grammar fitted, or silence). ``error`` is set when the
+engine failed (a crashed or timed-out worker): the turn is then a no-match too, and the caller of
+``finish`` decides whether to re-prompt or hand the call to a person.
+
+The engines (:mod:`~ari_agent.speech.pocketsphinx_stt`, :mod:`~ari_agent.speech.whisper_stt`) build
+on this module; :mod:`~ari_agent.speech.stt` picks one of them from the configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy.typing as npt
+
+from ari_agent.errors import AriAgentError
+from ari_agent.seam import Expectation
+
+__all__ = ["SpeechRecognizer", "SttError", "Transcript", "Word"]
+
+
+class SttError(AriAgentError):
+    """A speech recogniser could not be set up (bad model file, missing engine, bad grammar)."""
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start_ms: int
+    end_ms: int
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float = 0.0
+    words: tuple[Word, ...] = ()
+    latency_ms: float = 0.0
+    """From the ``finish()`` call to its result (what the caller waits after end of turn)."""
+    audio_ms: int = 0
+    """Audio the recogniser heard this turn."""
+    engine: str = ""
+    error: str | None = None
+
+    @property
+    def no_match(self) -> bool:
+        return not self.text
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    engine: str
+
+    def start(self, expect: Expectation) -> None:
+        """Begin a turn: set up the search for what the caller is expected to say."""
+        ...
+
+    def feed(self, pcm8k: npt.ArrayLike) -> None:
+        """Next chunk (int16, 8 kHz, mono) of the turn's audio."""
+        ...
+
+    def partial(self) -> str:
+        """Best hypothesis so far ('' when none; engines without streaming always give '')."""
+        ...
+
+    def finish(self) -> Transcript:
+        """End the turn and return its transcript (blocking)."""
+        ...
+
+    def close(self) -> None:
+        """Free the recogniser's resources (the call ended)."""
+        ...

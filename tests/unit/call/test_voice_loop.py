@@ -1,0 +1,121 @@
+"""The call layer on a fake line: whole conversations, barge-in, keypad, acknowledgement, tool
+timeout → handoff, hang-up mid-prompt. No PBX; each test runs in well under a second."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ari_agent.call.services import VoiceLoopSettings
+from ari_agent.seam import CallTool, ToolResult
+
+from .conftest import WORD_MS, Harness
+
+Start = Callable[..., Awaitable[Harness]]
+GREETING_WORDS = 17  # "Thanks for calling Acme Home Services. I'm the automated assistant. How can I ..."
+
+
+async def test_order_status_by_voice(start_call: Start) -> None:
+    h = await start_call(["hi where's my order", "it's four five six seven", "no thanks that's all"])
+    for turn in (1, 2, 3):
+        await h.until_listening(turn)
+        await h.line.say()
+    await h.finished()
+    events = list(h.conversation.events)
+    tools = [e for e in events if e["kind"] == "tool"]
+    assert [(t["name"], t["args"]) for t in tools] == [("lookup_order", {"order_number": "4567"})]
+    assert any("has shipped with UPS" in s for s in h.said()), h.said()
+    assert events[-1] == {**events[-1], "kind": "hangup", "reason": "completed"}
+    assert [e["text"] for e in events if e["kind"] == "heard"] == [
+        "hi where's my order", "it's four five six seven", "no thanks that's all"]
+    # the recogniser was started with each turn's expectation and fed the caller's audio
+    assert [e.kind for e in h.recognizer.expectations] == ["open", "digits", "open"]
+    assert h.recognizer.fed_samples >= 3 * 400 * 8
+    # every turn's answer was timed to its first packet by the transport itself
+    assert len(h.conversation.timings) == 3
+    assert all(t.first_rtp is not None and t.first_rtp >= t.speech_end for t in h.conversation.timings)
+    assert h.line.handoffs == [] and h.recognizer.closed
+
+
+async def test_barge_in_stops_the_prompt_and_reports_what_was_heard(start_call: Start) -> None:
+    h = await start_call(["where is my order", "four five six seven"])
+    await h.until(lambda: h.line.endpoint.playing)
+    out = h.line.endpoint.outbound
+    start = out.packets_sent
+    await h.until(lambda: out.packets_sent >= start + 25)  # half a second of the greeting went out
+    await h.line.say(ms=400, silence_ms=700)
+    await h.until(lambda: "barge_in" in h.kinds())
+    barge = next(e for e in h.conversation.events if e["kind"] == "barge_in")
+    heard = barge["heard"].split()
+    greeting = h.said()[0].split()
+    assert 0 < len(heard) < GREETING_WORDS and greeting[: len(heard)] == heard, (heard, greeting)
+    assert h.conversation.barge_ins == [barge["heard"]]
+    # the caller's words were decoded with the greeting's Listen expectation, and the request served
+    await h.until(lambda: any("order number" in s for s in h.said()))
+    assert h.recognizer.expectations[0].kind == "open"
+
+
+async def test_a_keyed_answer_ends_the_turn(start_call: Start) -> None:
+    h = await start_call(["where is my order"])
+    await h.until_listening(1)
+    await h.line.say()
+    await h.until_listening(2)
+    for key in "4567#":
+        h.line.dtmf.put_nowait(key)
+    await h.until(lambda: "tool" in h.kinds())
+    assert {"kind": "dtmf", "digits": "4567"}.items() <= next(
+        e for e in h.conversation.events if e["kind"] == "dtmf").items()
+    tool = next(e for e in h.conversation.events if e["kind"] == "tool")
+    assert tool["args"] == {"order_number": "4567"}
+
+
+async def test_slow_tool_gets_an_acknowledgement(start_call: Start) -> None:
+    async def slow(call: CallTool, run: Callable[[CallTool], Awaitable[ToolResult]]) -> ToolResult:
+        await asyncio.sleep(call.budget_ms / 1000 + 0.2)
+        return await run(call)
+
+    h = await start_call(["where is my order", "four five six seven"], tool_hook=slow)
+    for turn in (1, 2):
+        await h.until_listening(turn)
+        await h.line.say()
+    await h.until(lambda: any("has shipped" in s for s in h.said()), timeout_s=5)
+    said = h.said()
+    assert said.index("One moment while I check that.") < next(i for i, s in enumerate(said) if "has shipped" in s)
+    assert h.conversation.timings[-1].ack_played
+    assert h.line.handoffs == []
+
+
+async def test_tool_that_never_answers_hands_off_with_context(start_call: Start) -> None:
+    async def hangs(call: CallTool, run: Callable[[CallTool], Awaitable[ToolResult]]) -> ToolResult:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    h = await start_call(["where is my order", "four five six seven"], tool_hook=hangs,
+                         settings=VoiceLoopSettings(tool_timeout_s=0.1))
+    for turn in (1, 2):
+        await h.until_listening(turn)
+        await h.line.say()
+    await h.finished(timeout_s=5)
+    assert len(h.line.handoffs) == 1
+    handoff = h.line.handoffs[0]
+    assert handoff.queue == "support" and "tool" in handoff.reason
+    assert handoff.context.get("intent") == "order_status"
+    assert "One moment while I check that." in h.said()
+    assert not h.line.endpoint.playing  # the goodbye prompt played out before the transfer
+
+
+async def test_caller_hangs_up_mid_prompt(start_call: Start) -> None:
+    h = await start_call([])
+    await h.until(lambda: h.line.endpoint.playing)
+    sent = h.line.endpoint.outbound.packets_sent
+    h.line.caller_gone.set()
+    await h.until(lambda: not h.line.endpoint.playing, timeout_s=1)
+    assert h.line.endpoint.outbound.queued_frames == 0  # the rest of the greeting was dropped
+    # less than the greeting went out: playback stopped when the caller left
+    assert h.line.endpoint.outbound.packets_sent - sent < GREETING_WORDS * WORD_MS // 20
+    h.task.cancel()  # what CallSession does when the caller is gone
+    try:
+        await h.task
+    except asyncio.CancelledError:
+        pass
+    assert h.recognizer.closed and h.line.handoffs == []
