@@ -18,6 +18,8 @@ from ari_agent.yaml_source import LineIndex, load_yaml, validate
 
 ENV_PREFIX = "ARI_AGENT__"
 DEFAULT_STATE_DIR = Path(os.environ.get("ARI_AGENT_STATE_DIR", "/var/lib/ari-agent"))
+# Prepared model files (`ari-agent models prepare`): a cache, rebuilt from the pinned model wheels.
+DEFAULT_MODELS_DIR = Path(os.environ.get("ARI_AGENT_MODELS_DIR", "/var/cache/ari-agent/models"))
 
 
 class Section(BaseModel):
@@ -74,11 +76,31 @@ class ConversationConfig(Section):
     tool_timeout_s: float = Field(8.0, gt=0)
 
 
+class PiperSettings(Section):
+    """The Piper neural voice (ONNX, run on onnxruntime; phonemes from espeak-ng as a subprocess)."""
+
+    # None: the voice prepared in models.dir by `ari-agent models prepare`, else the installed voice wheel's.
+    model_path: Path | None = None
+    threads: int = Field(2, ge=1, le=16)  # onnxruntime intra-op threads of the one session per process
+    # None: the voice's own values (its .onnx.json "inference" section).
+    length_scale: float | None = Field(None, gt=0, le=4)
+    noise_scale: float | None = Field(None, ge=0, le=2)
+    noise_w: float | None = Field(None, ge=0, le=2)
+
+
 class TtsConfig(Section):
-    engine: Literal["espeak-ng"] = "espeak-ng"
+    # "espeak-ng" (alias "espeak"): formant voice, first audio ~8 ms. "piper": neural voice (en_US-joe-medium).
+    engine: Literal["espeak-ng", "espeak", "piper"] = "espeak-ng"
     voice: str = "en-us"
     rate_wpm: int = Field(165, ge=80, le=450)
     cache_dir: Path = DEFAULT_STATE_DIR / "prompt-cache"
+    piper: PiperSettings = PiperSettings()
+
+
+class ModelsConfig(Section):
+    """Where `ari-agent models prepare` puts verified model files (and their manifests)."""
+
+    dir: Path = DEFAULT_MODELS_DIR
 
 
 class RedisConfig(Section):
@@ -145,18 +167,46 @@ class LogConfig(Section):
     json_format: bool = Field(False, alias="json")
 
 
+class RedactionPattern(Section):
+    """One site-specific thing to redact (``ari_agent.redaction``): matches become ``[LABEL]``."""
+
+    label: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,19}$")  # upper case, e.g. MEMBER_ID
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        import re
+
+        try:
+            compiled = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if compiled.fullmatch(""):
+            raise ValueError("matches the empty string")
+        return v
+
+
+class RedactionConfig(Section):
+    """Personal data redacted from transcripts and logs, beyond the built-in kinds."""
+
+    extra_patterns: tuple[RedactionPattern, ...] = ()
+
+
 class Config(Section):
     ari: AriConfig = AriConfig()
     media: MediaConfig = MediaConfig()
     agent: AgentConfig = AgentConfig()
     conversation: ConversationConfig = ConversationConfig()
     tts: TtsConfig = TtsConfig()
+    models: ModelsConfig = ModelsConfig()
     # Speech recognition: engine "pocketsphinx" (embedded, default) or "whisper" (local ggml model).
     stt: SttConfig = SttConfig()
     redis: RedisConfig = RedisConfig()
     pbx: PbxConfig = PbxConfig()
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
+    redaction: RedactionConfig = RedactionConfig()
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Logging set-up shared by every command: plain or JSON lines, with secrets scrubbed."""
+"""Logging set-up shared by every command: plain or JSON lines, with secrets scrubbed and personal data
+redacted (``ari_agent.redaction``: a caller's card number, email, date of birth ... said in a logged
+transcript becomes ``[CARD]``, ``[EMAIL]``, ``[DOB]``). Only the message and any traceback are redacted,
+not the timestamp, and without the length-only rule (9+ bare digits), which would hit call ids and
+epoch times."""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterable
+from typing import Any
+
+from ari_agent.redaction import Redactor
 
 _SECRET_PATTERNS = [
     re.compile(r"(Authorization:\s*\w+\s+)[^\s'\"]+", re.I),
@@ -22,23 +30,40 @@ def scrub(text: str) -> str:
 
 
 class ScrubbingFormatter(logging.Formatter):
-    def __init__(self, json_lines: bool) -> None:
+    def __init__(self, json_lines: bool, redact_pii: bool = True,
+                 extra_patterns: Iterable[tuple[str, str]] = ()) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.json_lines = json_lines
+        self.redactor = Redactor(extra_patterns, long_numbers=False) if redact_pii else None
+
+    def _redact(self, text: str) -> str:
+        if self.redactor is None:
+            return text
+        try:
+            return self.redactor.redact(text)
+        except Exception:  # never lose a log line to a redaction bug, nor let it through unredacted
+            return re.sub(r"[0-9@]", "#", text)
+
+    def formatException(self, ei: Any) -> str:
+        return self._redact(super().formatException(ei))
 
     def format(self, record: logging.LogRecord) -> str:
+        message = self._redact(record.getMessage())
         if self.json_lines:
             payload = {"ts": round(time.time(), 3), "level": record.levelname, "logger": record.name,
-                       "msg": record.getMessage()}
+                       "msg": message}
             if record.exc_info:
                 payload["exc"] = self.formatException(record.exc_info)
             return scrub(json.dumps(payload))
-        return scrub(super().format(record))
+        copy = logging.makeLogRecord(record.__dict__)
+        copy.msg, copy.args, copy.exc_text = message, None, None  # exc_text: another handler's, unredacted
+        return scrub(super().format(copy))
 
 
-def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
+def setup_logging(level: str = "INFO", json_lines: bool = False, redact_pii: bool = True,
+                  extra_patterns: Iterable[tuple[str, str]] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(ScrubbingFormatter(json_lines))
+    handler.setFormatter(ScrubbingFormatter(json_lines, redact_pii, extra_patterns))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

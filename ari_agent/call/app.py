@@ -9,7 +9,8 @@ from ari_agent.call.manager import CallManager
 from ari_agent.call.services import VoiceLoopSettings, VoiceServices
 from ari_agent.call.voice_loop import VoiceConversation
 from ari_agent.config import Config
-from ari_agent.speech.tts import EspeakNg, PromptCache
+from ari_agent.speech.tts import PromptCache
+from ari_agent.speech.tts_factory import create_tts
 from ari_agent.telephony.ari import AriClient
 
 
@@ -19,7 +20,8 @@ def ari_client(cfg: Config) -> AriClient:
 
 
 def prompt_cache(cfg: Config) -> PromptCache:
-    return PromptCache(EspeakNg(cfg.tts.voice, cfg.tts.rate_wpm), cfg.tts.cache_dir)
+    """The configured voice (``tts.engine``) behind the prompt cache (blocking: Piper loads its model)."""
+    return PromptCache(create_tts(cfg.tts, cfg.models.dir), cfg.tts.cache_dir)
 
 
 async def build_voice_services(cfg: Config) -> VoiceServices:
@@ -39,7 +41,7 @@ async def build_voice_services(cfg: Config) -> VoiceServices:
 
         # Validates the model file and starts the worker processes (a bad model is refused here).
         whisper_pool = await asyncio.to_thread(create_whisper_pool, cfg.stt)
-    prompts = prompt_cache(cfg)
+    prompts = await asyncio.to_thread(prompt_cache, cfg)
     services = VoiceServices(intent_map, classifier, tools, prompts, settings, whisper_pool)
     await services.warm()
     return services
@@ -52,7 +54,7 @@ async def build_call_manager(cfg: Config, *, record_lateness: bool = False) -> C
                               record_lateness=record_lateness)
         manager.on_close.append(services.aclose)
         return manager
-    prompts = prompt_cache(cfg)
+    prompts = await asyncio.to_thread(prompt_cache, cfg)
     await prompts.warm([cfg.agent.greeting])
     greeting = prompts.get(cfg.agent.greeting)
     return CallManager(

@@ -25,6 +25,9 @@ COMMAND_MODULES = [
     "ari_agent.cli.worker",
     "ari_agent.cli.chat",
     "ari_agent.cli.classify",
+    "ari_agent.cli.models",
+    "ari_agent.cli.transcribe",
+    "ari_agent.cli.redact",
 ]
 
 

@@ -40,6 +40,7 @@ from ari_agent.seam import (
     Transfer,
     Utterance,
 )
+from ari_agent.yaml_source import NotUtf8, decode_utf8
 
 INDENT = "        "
 
@@ -68,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
     lines: list[str] | None = None
     if args.script:
         try:
-            lines = Path(args.script).read_text(encoding="utf-8").splitlines()
+            lines = decode_utf8(Path(args.script).read_bytes()).splitlines()
+        except NotUtf8 as exc:
+            raise AriAgentError(f"{args.script}:{exc.line}: {exc}") from None
         except OSError as exc:
-            raise AriAgentError(f"cannot read script {args.script}: {exc}") from None
+            raise AriAgentError(f"cannot read script {args.script}: {exc.strerror or exc}") from None
         for n, line in enumerate(lines, 1):
             try:
                 parse_script_line(line)

@@ -1,5 +1,9 @@
 """Things a caller can say at any point of the call, whatever was asked: ask for a person, ask for
-the last prompt again, say goodbye, start over. Matched on whole words, before any other reading."""
+the last prompt again, say goodbye, start over, go back to the previous question. Matched on whole
+words, before any other reading.
+
+Also here: the cues of a correction ("sorry, it's 4568", "no wait", "actually, make it Wednesday"),
+which let an answer replace what the caller said before instead of answering the question asked."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ class Command(Enum):
     REPEAT = "repeat"
     GOODBYE = "goodbye"
     START_OVER = "start_over"
+    GO_BACK = "go_back"
 
 
 _HUMAN_WORDS = frozenset((*spoken_words.PERSON_TITLES, *"human advisor adviser manager supervisor".split()))
@@ -32,6 +37,13 @@ _REPEAT_ALONE = frozenset({"what", "sorry", "pardon", "huh", "again", "sorry wha
 _GOODBYE_PHRASES = ("bye", "goodbye", "good bye", "bye bye", "hang up")
 _START_OVER_PHRASES = ("start over", "start again", "never mind", "nevermind", "forget it", "cancel that",
                        "scratch that")
+_GO_BACK_PHRASES = ("go back", "back up", "previous question", "last question", "step back", "undo that",
+                    "undo", "one step back")
+_GO_BACK_MAX_WORDS = 6  # "can we go back to my order" is a request, not a command
+_CORRECTION_CUES = ("sorry", "actually", "no wait", "wait", "i mean", "i meant", "oops", "correction",
+                    "make it", "make that", "change it to", "change that to", "change the", "it should be",
+                    "should be", "my mistake", "i said", "no it's", "no no", "no sorry", "rather", "instead",
+                    "i got that wrong", "that was wrong", "let me correct")
 # Said to "is there anything else?": the caller is done.
 CLOSING_PHRASES = ("that's all", "that is all", "that's it", "that is it", "nothing else", "i'm good",
                    "i am good", "i'm done", "all good", "no thanks", "no thank you", "that's everything",
@@ -61,6 +73,8 @@ def detect_command(text: str) -> Command | None:
         return Command.REPEAT
     if any(_has(padded, p) for p in _START_OVER_PHRASES):
         return Command.START_OVER
+    if len(words) <= _GO_BACK_MAX_WORDS and any(_has(padded, p) for p in _GO_BACK_PHRASES):
+        return Command.GO_BACK
     if any(_has(padded, p) for p in _GOODBYE_PHRASES):
         return Command.GOODBYE
     return None
@@ -82,3 +96,18 @@ def contains_phrase(text: str, phrases: tuple[str, ...]) -> str | None:
         if norm and _has(padded, norm):
             return p
     return None
+
+
+def is_correction(text: str) -> bool:
+    """True when ``text`` sounds like the caller correcting themselves ("sorry, it's 4568")."""
+    padded, words = _pad(text)
+    return bool(words) and any(_has(padded, p) for p in _CORRECTION_CUES)
+
+
+def slot_named(text: str, name: str) -> bool:
+    """True when ``text`` names the slot ``name`` ("the time", "my order number", "the date")."""
+    padded, _ = _pad(text)
+    parts = [p for p in name.split("_") if p not in ("new", "of", "the")]
+    synonyms = {"date": ("date", "day"), "time": ("time",), "birth": ("birth", "birthday"),
+                "postcode": ("postcode", "post code", "zip", "zip code")}
+    return any(_has(padded, w) for p in parts for w in synonyms.get(p, (p,)))

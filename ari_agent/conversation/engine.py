@@ -10,9 +10,20 @@ One ``ConversationEngine`` per call. The path of a call::
     and at any moment: a Transfer to a person, with the intent, a summary, the verified identity
     and the reason in ``Transfer.context``.
 
-At any point the caller may ask for a person, ask to hear the prompt again, say goodbye or start
-over (``commands.py``). Silence re-prompts, then hands off; a request the agent does not
-understand is clarified once, then handed off; a tool that fails hands off.
+Consent: a tool that writes runs only on a clear yes to the confirmation question as it was asked
+(``slots.yes_no.read_yes_no``: a hedge, a question, a condition, a pause or sarcasm is *unclear*, not
+a yes). An unclear answer is asked once more with the facts ("Just to be sure, for customer C-1002:
+shall I unlock ...? Please answer yes or no."), a second one hands off (``confirmation_unclear``); a
+no cancels; a changed detail ("actually, make it Wednesday") asks again with the new detail.
+
+Corrections and compound answers: one answer may fill a date and a time together; a correction
+("sorry, it's 4568", "no wait, it's 1002") replaces the earlier answer it fits (or names) at any
+question, and at "anything else?" runs the request just served again; a second request in the same
+turn ("..., and also where's order 4567") is served after the first, with the slots it gave.
+
+At any point the caller may ask for a person, ask to hear the prompt again, say goodbye, start
+over or go back to the previous question (``commands.py``). Silence re-prompts, then hands off; a
+request the agent does not understand is clarified once, then handed off; a tool that fails hands off.
 
 Barge-in: ``BargeIn(heard_text)`` says how much of the last prompt the caller heard before speaking
 over it. The engine keeps the question the prompt ends with (``Question.text``); the question
@@ -26,12 +37,21 @@ did not hear. ``handle(BargeIn)`` returns a ``Listen`` whose expectation says wh
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-from ari_agent.conversation.commands import Command, contains_phrase, detect_command, is_closing
+from ari_agent.conversation.commands import (
+    CLOSING_PHRASES,
+    Command,
+    contains_phrase,
+    detect_command,
+    is_closing,
+    is_correction,
+    slot_named,
+)
 from ari_agent.conversation.escalation import resolve
 from ari_agent.conversation.intent_map import (
     VERIFICATION_RANK,
@@ -50,7 +70,7 @@ from ari_agent.conversation.slots.dates import spoken_date
 from ari_agent.conversation.slots.digits import spoken_digits
 from ari_agent.conversation.slots.times import spoken_time
 from ari_agent.conversation.slots.words import tokens
-from ari_agent.conversation.slots.yes_no import parse_yes_no
+from ari_agent.conversation.slots.yes_no import parse_yes_no, read_yes_no
 from ari_agent.conversation.templates import TemplateError, render
 from ari_agent.integrations.idempotency import idempotency_key as integrations_idempotency_key
 from ari_agent.seam import (
@@ -77,6 +97,15 @@ _WEEKDAY_KEYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", 
 _VERIFY_SOFT_ERRORS = frozenset({"not_found", "rejected"})
 # How sure the classifier must be before an answer to a question is taken as a new request instead.
 DIGRESSION_CONFIDENCE = 0.9
+# Slot types one answer may give together ("next Tuesday at half three": a date and a time).
+_TOGETHER = ("date", "time")
+# A value the caller rules out is not a new value: "no, not Tuesday, Wednesday", "not today".
+_NEGATED = re.compile(r"\bnot\s+(?:on\s+|at\s+|the\s+|for\s+)?[\w':]+", re.I)
+# Words of a "no, that's all" (what is left after them may be a new request).
+_CLOSING_WORDS = frozenset({*(w for p in CLOSING_PHRASES for w in tokens(p)), "but", "actually", "wait", "so",
+                            "well", "oh", "um", "uh", "yes", "yeah", "and"})
+# Where a second request starts in an answer: "yes please, and also what are your hours".
+_SECOND_REQUEST = re.compile(r"[,.;]?\s+(?:and also|and then|and another thing|also|and|plus|oh and)\s+", re.I)
 
 
 @dataclass
@@ -101,6 +130,7 @@ class Task:
     results: dict[str, Any] = field(default_factory=dict)
     submitted: bool = False
     recovered: set[int] = field(default_factory=set)
+    filled: list[str] = field(default_factory=list)  # slots the caller answered, in order ("go back")
 
 
 @dataclass
@@ -149,6 +179,9 @@ class ConversationEngine:
         self.task: Task | None = None
         self.last_intent: IntentDefinition | None = None
         self.pending_intents: list[str] = []
+        self.pending_text = ""  # the request the pending intents were heard in (their slots come from it)
+        self.last_task: Task | None = None  # the request last completed (a correction may reopen it)
+        self.identity_filled: list[str] = []
         self.verified = "none"
         self.identity: dict[str, SlotValue] = {}
         self.identity_data: dict[str, Any] = {}
@@ -257,6 +290,10 @@ class ConversationEngine:
                 return self._no_match(text)
             self.notes.append("caller spoke over the question; asked again")
             return self._ask(self.question, [])
+        if kind in ("slot", "identity", "confirm", "anything_else") and is_correction(text):
+            corrected = self._on_correction(text)
+            if corrected is not None:
+                return corrected
         if kind in ("open", "anything_else", "none"):
             return self._on_request(text)
         if kind in ("slot", "identity"):
@@ -342,20 +379,31 @@ class ConversationEngine:
             return [*(Say(s) for s in said), Listen(self.question.expect, self.question.timeout_s)]
         if command is Command.GOODBYE:
             return self._goodbye("caller_goodbye")
+        if command is Command.GO_BACK:
+            return self._go_back()
         # start over: drop the request in hand (nothing was written unless a tool said so)
         if self.task is not None:
             self.notes.append(f"caller started over ({self.task.intent.name} dropped)")
         self.task = None
+        self.last_task = None
         self.pending_intents = []
         return self._ask(Question("open", self.spec.prompts.start_over, self._open_expectation(),
                                   timeout_s=self.spec.limits.silence_timeout_s), [])
 
     def _on_request(self, text: str) -> list[Action]:
         if self.question.kind == "anything_else":
-            answer = parse_yes_no(text)
+            reading = read_yes_no(text, self.question.text)
+            # no write hangs on this answer: "yes, I have another question" is a yes here
+            answer = True if reading.yes or reading.heard_yes else False if reading.no else None
+            route = self.router.route(text)
+            # "no, but where's order 4567": a new request after the no, not a goodbye
+            rest = [w for w in tokens(text) if w not in _CLOSING_WORDS]
+            if len(rest) >= 3 and is_closing(text):
+                after = self.router.route(" ".join(rest))
+                if after.intent is not None and (after.by == "pattern" or after.confidence >= DIGRESSION_CONFIDENCE):
+                    return self._start_intent(after, text, [])
             if is_closing(text) or (answer is False and len(tokens(text)) <= 4):
                 return self._goodbye("completed")
-            route = self.router.route(text)
             if route.intent is not None:
                 return self._start_intent(route, text, [])
             if answer is True:
@@ -386,6 +434,8 @@ class ConversationEngine:
         self.last_intent = intent
         self.no_matches = 0
         self.pending_intents = [n for n in route.also_mentioned if n != intent.name]
+        if self.pending_intents and text:
+            self.pending_text = text
         if self.policy.must_hand_off(intent):
             condition: Condition = "restricted" if intent.restricted else "caller_request"
             return self._transfer(condition, say=intent.responses.handoff)
@@ -394,6 +444,7 @@ class ConversationEngine:
             return self._transfer(excluded[0], detail=excluded[1])
         for name, value in extract_slots(intent.slots, text, today=self.today, date_order=self.spec.date_order).items():
             self.task.slots[name] = value
+            self.task.filled.append(name)
             self.notes.append(f"{name}={value.value}")
         if intent.responses.intro:
             intro = self._render(intent.responses.intro, self.task, speech=True)
@@ -436,13 +487,18 @@ class ConversationEngine:
         if answer is None:
             return self._transfer("output_contract", detail="answer could not be worded")
         self.notes.append(f"completed {intent.name}")
+        self.last_task = task
         self.task = None
         said = [*said, answer]
+        return self._next_pending(said)
+
+    def _next_pending(self, said: list[str]) -> list[Action]:
+        """Serve the next request the caller made in the same breath, else ask "anything else?"."""
         while self.pending_intents:
             nxt = self.pending_intents.pop(0)
             if self.map.intent(nxt) is not None:
                 later = self.pending_intents
-                out = self._start_intent(Route(nxt, 1.0, by="also mentioned"), "", said)
+                out = self._start_intent(Route(nxt, 1.0, by="also mentioned"), self.pending_text, said)
                 self.pending_intents = later
                 return out
         return self._ask(Question("anything_else", self.spec.prompts.anything_else, self._anything_else_expectation(),
@@ -492,6 +548,7 @@ class ConversationEngine:
         if self.verify_attempts >= verification.attempts:
             return self._transfer("verification_failed", detail=f"{self.verify_attempts} attempts")
         self.identity.clear()
+        self.identity_filled.clear()
         return self._advance([verification.failed])
 
     def _call_step(self, task: Task, step: StepSpec) -> list[Action]:
@@ -527,10 +584,9 @@ class ConversationEngine:
             said = self._render(recover.say, task, speech=True)
             if not recover.ask_again:  # an answer, not a failure: the request ends here
                 self.notes.append(f"{task.intent.name} ended: {error}")
+                self.last_task = task
                 self.task = None
-                return self._ask(Question("anything_else", self.spec.prompts.anything_else,
-                                          self._anything_else_expectation(),
-                                          timeout_s=self.spec.limits.silence_timeout_s), [said] if said else [])
+                return self._next_pending([said] if said else [])
             for name in recover.ask_again:
                 task.slots.pop(name, None)
             task.confirmed_step = None
@@ -548,55 +604,213 @@ class ConversationEngine:
     def _on_slot_answer(self, text: str) -> list[Action]:
         q = self.question
         assert q.slot is not None
-        value = parse_slot(q.slot, text, today=self.today, date_order=self.spec.date_order)
+        answer, also = self._split_second_request(text)
+        value = parse_slot(q.slot, answer, today=self.today, date_order=self.spec.date_order,
+                           postcode=self.spec.locale.postcode)
+        if value is not None and also is not None:
+            self._queue_request(also, text)
+            text = answer
         if value is None:
             route = self.router.route(text)
             if self._is_digression(route, text):
                 return self._start_intent(route, text, [])
             return self._retry("slot_unfilled")
+        if q.kind == "slot" and self.task is not None and q.slot.type in _TOGETHER:
+            self._fill_in_passing(self.task, text, skip=q.slot.name)
         return self._store(q, value)
+
+    def _fill_in_passing(self, task: Task, text: str, *, skip: str) -> None:
+        """The other empty slots an answer also gave: "next Tuesday at half three" is a date and a time."""
+        for slot in task.intent.slots:
+            if slot.name == skip or slot.name in task.slots or slot.type not in _TOGETHER:
+                continue
+            value = parse_slot(slot, text, today=self.today, date_order=self.spec.date_order, in_passing=True)
+            if value is not None:
+                task.slots[slot.name] = value
+                task.filled.append(slot.name)
+                self.notes.append(f"{slot.name}={value.value} (same answer)")
 
     def _store(self, q: Question, value: SlotValue) -> list[Action]:
         assert q.slot is not None
+        name = q.slot.name
         if q.kind == "identity":
-            self.identity[q.slot.name] = value
+            self.identity[name] = value
+            self.identity_filled = [n for n in self.identity_filled if n != name] + [name]
         else:
             assert self.task is not None
-            self.task.slots[q.slot.name] = value
-            self.notes.append(f"{q.slot.name}={value.value}")
+            self.task.slots[name] = value
+            self.task.filled = [n for n in self.task.filled if n != name] + [name]
+            self.notes.append(f"{name}={value.value}")
         return self._advance([])
 
     def _on_confirm_answer(self, text: str) -> list[Action]:
+        """A write runs only on a clear yes to the question asked; a change of a detail asks again with
+        the new detail; a no cancels; anything unclear is asked once more, then handed to a person."""
         task = self.task
         assert task is not None
-        answer = parse_yes_no(text)
-        if answer is True:
-            task.confirmed_step = task.step
-            self.notes.append(f"caller confirmed {task.intent.steps[task.step].tool}")
-            return self._advance([])
+        tool = task.intent.steps[task.step].tool
+        answer_text, also = self._split_second_request(text)
+        reading = read_yes_no(answer_text, self.question.text)
         changed = []
         for slot in task.intent.slots:
             if slot.type in ("yes_no", "free_text"):
                 continue
-            value = parse_slot(slot, text, today=self.today, date_order=self.spec.date_order, in_passing=True)
+            value = parse_slot(slot, _NEGATED.sub(" ", answer_text), today=self.today,
+                               date_order=self.spec.date_order, in_passing=True)
             if value is not None and task.slots.get(slot.name) != value:
                 task.slots[slot.name] = value
                 changed.append(slot.name)
         if changed:
             self.notes.append(f"caller corrected {', '.join(changed)}")
             return self._advance([])
-        if answer is False:
-            self.notes.append(f"caller declined {task.intent.steps[task.step].tool}")
+        if also is not None and not reading.unclear:
+            self._queue_request(also, text)
+        if reading.yes:
+            task.confirmed_step = task.step
+            self.notes.append(f"caller confirmed {tool}")
+            return self._advance([])
+        if reading.no:
+            self.notes.append(f"caller declined {tool}")
             declined = self._render(task.intent.responses.declined, task, speech=True)
             self.task = None
-            return self._ask(Question("anything_else", self.spec.prompts.anything_else,
-                                      self._anything_else_expectation(),
-                                      timeout_s=self.spec.limits.silence_timeout_s),
-                             [declined] if declined else [])
-        route = self.router.route(text)
-        if self._is_digression(route, text):
-            return self._start_intent(route, text, [])
-        return self._retry("confirmation_unclear")
+            return self._next_pending([declined] if declined else [])
+        # a hedge ("I can't confirm that"), a pause or a condition is about this question, not a new request
+        if reading.reason in ("question", "other", "nothing"):
+            route = self.router.route(text)
+            if self._is_digression(route, text):
+                return self._start_intent(route, text, [])
+        self.notes.append(f"unclear answer to the confirmation of {tool} ({reading.reason}: '{text[:40]}')")
+        return self._retry("confirmation_unclear", detail=f"{reading.reason}: '{text[:40]}'")
+
+    def _split_second_request(self, text: str) -> tuple[str, str | None]:
+        """("yes please", "what are your hours") from "yes please, and also what are your hours": the
+        answer, and a second request made in the same breath (None when there is none)."""
+        match = _SECOND_REQUEST.search(text)
+        if match is None or match.start() == 0:
+            return text, None
+        tail = text[match.end():]
+        route = self.router.route(tail)
+        current = self.task.intent.name if self.task else None
+        if route.intent is None or route.intent == current or not (
+                route.by == "pattern" or route.confidence >= DIGRESSION_CONFIDENCE):
+            return text, None
+        return text[: match.start()], route.intent
+
+    def _queue_request(self, intent: str, text: str) -> None:
+        if intent not in self.pending_intents:
+            self.pending_intents.append(intent)
+            self.pending_text = text
+            self.notes.append(f"also asked for {intent} (kept for later)")
+
+    def _reconfirm_text(self) -> str:
+        """The confirmation asked again after an unclear answer, with its key facts: "Just to be sure,
+        for customer C-1002: shall I unlock your online account now? Please answer yes or no."."""
+        task = self.task
+        assert task is not None
+        step = task.intent.steps[task.step]
+        original = (self._render(step.confirm, task, speech=True) if step.confirm else None) or self.question.text
+        sentences = [x for x in re.split(r"(?<=[.!?])\s+", original.strip()) if x]
+        asks = [x for x in sentences if x.endswith("?")]
+        question = asks[-1] if asks else sentences[-1]
+        values = self._values(task, speech=True)
+        facts_of = [v for k, v in values.items() if k not in ("business_name", "business_hours", "identity.level")
+                    and len(v) > 1]
+        facts = [x for x in sentences if x is not question and any(v in x for v in facts_of)]
+        who = ""
+        customer = values.get("identity.customer_id")
+        if customer and customer not in original and any(
+                isinstance(v, str) and "identity.customer_id" in v for v in step.args.values()):
+            who = f", for customer {customer}"
+        body = " ".join([*facts, question])
+        if body[:2] not in ("I ", "I'"):
+            body = body[:1].lower() + body[1:]
+        return f"Just to be sure{who}: {body} {self.spec.prompts.confirm_unclear}"
+
+    # ------------------------------------------------------------------ corrections and going back
+
+    def _on_correction(self, text: str) -> list[Action] | None:
+        """"sorry, it's 4568", "no wait, the time is 4 PM": replace what the caller said before, then carry
+        on from there. None when the text corrects nothing (it is then read as an answer as usual)."""
+        q = self.question
+        task = self.task
+        if task is None:
+            return self._reopen(text) if q.kind == "anything_else" else None
+        current = q.slot if q.kind in ("slot", "identity") else None
+        stores: list[tuple[SlotSpec, dict[str, SlotValue], bool]] = []
+        specs = {s.name: s for s in task.intent.slots}
+        for name in [*reversed(task.filled), *(n for n in task.slots if n not in task.filled)]:
+            if name in specs:
+                stores.append((specs[name], task.slots, False))
+        identity_specs = self._identity_specs()
+        for name in reversed(self.identity_filled):
+            # once checked, an identity detail changes only when the caller names it ("my postcode is ...")
+            if name in identity_specs and name in self.identity and (
+                    self.verified == "none" or slot_named(text, name)):
+                stores.append((identity_specs[name], self.identity, True))
+        named = [x for x in stores if slot_named(text, x[0].name)]
+        for spec, store, is_identity in [*named, *(x for x in stores if x not in named)]:
+            if spec.type in ("yes_no", "free_text") or (current is not None and spec.name == current.name):
+                continue
+            if (spec, store, is_identity) not in named and (
+                    spec.type == "letters" or (current is not None and current.type == spec.type)):
+                continue  # an answer to the question asked, not a correction of an earlier one
+            value = parse_slot(spec, text, today=self.today, date_order=self.spec.date_order,
+                           postcode=self.spec.locale.postcode)
+            if value is None or store.get(spec.name) == value:
+                continue
+            store[spec.name] = value
+            self.notes.append(f"caller corrected {spec.name}={value.value}")
+            if is_identity and self.verified != "none":
+                self.verified = "none"  # the identity checked is not the caller's any more: check again
+                self.identity_data.clear()
+            else:
+                task.confirmed_step = None
+            return self._advance([f"Okay, I've changed that to {value.spoken}."])
+        return None
+
+    def _reopen(self, text: str) -> list[Action] | None:
+        """At "anything else?": a correction of the request just served runs it again with the new value."""
+        last = self.last_task
+        if last is None or not last.intent.slots:
+            return None
+        specs = sorted(last.intent.slots, key=lambda s: not slot_named(text, s.name))
+        for spec in specs:
+            if spec.type in ("yes_no", "free_text", "letters"):
+                continue
+            value = parse_slot(spec, text, today=self.today, date_order=self.spec.date_order,
+                           postcode=self.spec.locale.postcode)
+            if value is None or last.slots.get(spec.name) == value:
+                continue
+            self.task = Task(last.intent, slots={**last.slots, spec.name: value},
+                             filled=[*(n for n in last.filled if n != spec.name), spec.name])
+            self.last_task = None
+            self.notes.append(f"caller corrected {spec.name}={value.value} ({last.intent.name} again)")
+            return self._advance([f"Okay, I've changed that to {value.spoken}."])
+        return None
+
+    def _identity_specs(self) -> dict[str, SlotSpec]:
+        verification = self.spec.verification
+        if verification is None:
+            return {}
+        return {s.name: s for lvl in (verification.basic, verification.strong) for s in lvl.slots}
+
+    def _go_back(self) -> list[Action]:
+        """"go back": forget the last answer and ask its question again."""
+        task = self.task
+        q = self.question
+        lead = "Okay, let's go back."
+        if task is not None and task.filled and q.kind in ("slot", "confirm"):
+            name = task.filled.pop()
+            task.slots.pop(name, None)
+            task.confirmed_step = None
+            self.notes.append(f"caller went back to {name}")
+            return self._advance([lead])
+        if q.kind == "identity" and self.identity_filled:
+            name = self.identity_filled.pop()
+            self.identity.pop(name, None)
+            self.notes.append(f"caller went back to {name}")
+            return self._advance([lead])
+        return self._ask(q, ["We're at the first question."], count=False)
 
     def _is_digression(self, route: Route, text: str) -> bool:
         """The caller left the question to ask for something else ("actually, I want to pay a bill")."""
@@ -604,20 +818,21 @@ class ConversationEngine:
         return route.intent is not None and route.intent != current and (
             route.by == "pattern" or (route.confidence >= DIGRESSION_CONFIDENCE and len(tokens(text)) >= 3))
 
-    def _retry(self, condition: Condition) -> list[Action]:
+    def _retry(self, condition: Condition, *, detail: str = "") -> list[Action]:
         self.attempts += 1
-        if self.attempts > self.spec.limits.reprompts:
-            detail = self.question.slot.name if self.question.slot is not None else ""
-            return self._transfer(condition, detail=detail)
         q = self.question
-        if q.kind == "confirm":
-            lead = self.spec.prompts.confirm_unclear
-        elif q.slot is not None and q.slot.reprompt:
+        # An unclear answer to a confirmation is asked again once, with its facts, then a person takes over.
+        limit = min(self.spec.limits.reprompts, 1) if q.kind == "confirm" else self.spec.limits.reprompts
+        if self.attempts > limit:
+            detail = detail or (q.slot.name if q.slot is not None else "")
+            return self._transfer(condition, detail=detail)
+        if q.kind == "confirm" and self.task is not None:
+            return self._ask(Question("confirm", self._reconfirm_text(), q.expect, timeout_s=q.timeout_s), [],
+                             count=False)
+        if q.slot is not None and q.slot.reprompt:
             return self._ask(Question(q.kind, self._render(q.slot.reprompt, self.task, speech=True) or q.text,
                                       q.expect, q.slot, q.timeout_s), [], count=False)
-        else:
-            lead = self.spec.prompts.not_understood
-        return self._ask(q, [lead], count=False)
+        return self._ask(q, [self.spec.prompts.not_understood], count=False)
 
     def _not_understood(self) -> list[Action]:
         if self.question.kind in ("open", "anything_else"):

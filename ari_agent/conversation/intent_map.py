@@ -4,8 +4,9 @@ Every intent names its owner, example phrasings, typed slots, the identity verif
 the tools it may call (an allowlist) and in which order, what it says, what it must complete (its
 output contract), where it hands off and why (its escalation contract), phrases that force a handoff
 (exclusions) and its latency budget. Map-wide settings hold the greeting, limits, queues, business
-hours, identity verification and the ``tools:`` section (validated as the integrations'
-``ToolsConfig``).
+hours, identity verification, the caller's locale (``date_order``: how "12/04/1985" reads;
+``locale.postcode``: the postcode shape ``format: postcode`` slots check) and the ``tools:`` section
+(validated as the integrations' ``ToolsConfig``). A key said twice anywhere in the file is refused.
 
 A broken map is refused with ``ConfigError(file, key_path, reason, line)``: the schema is checked
 first (unknown keys, wrong types), then the cross-field rules (``_Checker``).
@@ -33,6 +34,9 @@ _IDENT = r"^[a-z][a-z0-9_]*$"
 _HOURS = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$")
 
 SlotType = Literal["digits", "number", "date", "time", "yes_no", "choice", "letters", "free_text"]
+# How a map's country writes postcodes (slots.letters.PostcodeFormat): "uk" checks the UK shape
+# (SW1A 1AA, M1 1AE), "us" a ZIP or ZIP+4, "any" any code of 2-10 letters and digits.
+PostcodeFormat = Literal["any", "uk", "us"]
 Verification = Literal["none", "basic", "strong"]
 VERIFICATION_RANK: dict[str, int] = {"none": 0, "basic": 1, "strong": 2}
 # Why a call is handed to a person; escalation rules are keyed by these.
@@ -70,8 +74,17 @@ class SlotSpec(_Model):
     choices: tuple[ChoiceOption, ...] = ()
     direction: Literal["future", "past", "any"] = "future"  # date: which way a yearless date resolves
     alphanumeric: bool = False  # letters: digits may be spelled too (postcodes, references)
+    format: Literal["postcode"] | None = None  # letters: a postcode in the map's locale.postcode format
     dtmf: bool = True  # digits: the keypad is accepted
     timeout_s: float | None = Field(None, gt=0, le=60)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _postcode_is_alphanumeric(cls, data: Any) -> Any:
+        if (isinstance(data, dict) and data.get("format") == "postcode" and data.get("type") == "letters"
+                and "alphanumeric" not in data):
+            return {**data, "alphanumeric": True}
+        return data
 
     @field_validator("choices", mode="before")
     @classmethod
@@ -92,6 +105,10 @@ class SlotSpec(_Model):
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         if self.alphanumeric and self.type != "letters":
             raise ValueError("alphanumeric applies to letters slots")
+        if self.format is not None and self.type != "letters":
+            raise ValueError(f"format: {self.format} applies to letters slots, not {self.type}")
+        if self.format == "postcode" and not self.alphanumeric:
+            raise ValueError("a postcode slot holds digits too: leave out 'alphanumeric: false'")
         if self.type == "choice" and len(self.choices) < 2:
             raise ValueError("a choice slot needs at least two choices")
         if self.type != "choice" and self.choices:
@@ -256,11 +273,19 @@ class VerificationSpec(_Model):
     strong: VerificationLevel
 
 
+class Locale(_Model):
+    """How the callers of this map write things that differ by country (the date order is the
+    map-wide ``date_order``: "12/04/1985" is December 4th under MDY, April 12th under DMY)."""
+
+    postcode: PostcodeFormat = "any"  # the shape ``format: postcode`` slots are checked against
+
+
 class IntentMapSpec(_Model):
     version: Literal[1]
     business_name: str = "us"
     greeting: str = Field(min_length=1)
-    date_order: Literal["MDY", "DMY"] = "MDY"
+    date_order: Literal["MDY", "DMY"] = "MDY"  # how "12/04/1985" reads; an impossible order is read the other way
+    locale: Locale = Locale()
     queues: tuple[str, ...] = Field(min_length=1)
     fallback_queue: str
     limits: Limits = Limits()

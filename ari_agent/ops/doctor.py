@@ -11,12 +11,14 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ari_agent.config import Config
 from ari_agent.media.pcm import Codec
 from ari_agent.media.rtp import RtpPacket
+from ari_agent.ops.models import PIPER_JOE, WHISPER_TINY_EN, ModelSpec, model_status, prepared_whisper_model
 from ari_agent.telephony.ari import AriAuthError, AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.event_stream import AriEventStream
 from ari_agent.telephony.events import StasisStart
@@ -43,7 +45,7 @@ class _Sink(asyncio.DatagramProtocol):
 
 
 async def run_checks(cfg: Config) -> list[Check]:
-    checks: list[Check] = []
+    checks: list[Check] = [await asyncio.to_thread(check_models, cfg)]
     ari = AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password.get_secret_value(), cfg.ari.app,
                     timeout_s=cfg.ari.request_timeout_s)
     async with ari:
@@ -77,6 +79,34 @@ async def run_checks(cfg: Config) -> list[Check]:
                             "calls fall back to the support queue"))
         checks.append(await _media_round_trip(cfg, ari))
     return checks
+
+
+def check_models(cfg: Config) -> Check:
+    """The model files the configured engines load: prepared, and matching their manifest's sha256.
+
+    A missing or corrupt model is one plain line here, before an engine loads it (whisper.cpp segfaults
+    on a corrupt file rather than raising). Models the config does not use are listed, never fatal."""
+    used: list[ModelSpec] = []
+    if cfg.tts.engine == "piper" and cfg.tts.piper.model_path is None:
+        used.append(PIPER_JOE)
+    whisper_path = cfg.stt.whisper.model_path
+    if cfg.stt.engine == "whisper" and whisper_path is not None and \
+            Path(whisper_path) == prepared_whisper_model(cfg.models.dir):
+        used.append(WHISPER_TINY_EN)
+    problems: list[str] = []
+    fine: list[str] = []
+    unused: list[str] = []
+    for spec in (WHISPER_TINY_EN, PIPER_JOE):
+        in_use = spec in used
+        st = model_status(spec, cfg.models.dir, verify=in_use)
+        if in_use:
+            (fine if st.ok else problems).append(f"{spec.name} ok" if st.ok else f"{spec.name}: {st.detail}")
+        else:
+            unused.append(f"{spec.name} {'prepared' if st.ok else 'not prepared' if not st.prepared else 'BROKEN'}")
+    if problems:
+        return Check("models", False, "; ".join(problems))
+    used_txt = ", ".join(fine) + " (sha256 verified)" if fine else "no prepared model is used by this config"
+    return Check("models", True, f"{used_txt}; not used: {', '.join(unused) or 'none'} ({cfg.models.dir})")
 
 
 async def _media_round_trip(cfg: Config, ari: AriClient) -> Check:

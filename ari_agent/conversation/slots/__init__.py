@@ -13,7 +13,13 @@ from ari_agent.conversation.intent_map import SlotSpec
 from ari_agent.conversation.slots.choice import parse_choice
 from ari_agent.conversation.slots.dates import DateOrder, parse_date, spoken_date
 from ari_agent.conversation.slots.digits import parse_digits, parse_dtmf, spoken_digits
-from ari_agent.conversation.slots.letters import parse_letters, spoken_letters
+from ari_agent.conversation.slots.letters import (
+    PostcodeFormat,
+    parse_letters,
+    parse_postcode,
+    spoken_letters,
+    spoken_postcode,
+)
 from ari_agent.conversation.slots.numbers import parse_number
 from ari_agent.conversation.slots.times import parse_time, spoken_time
 from ari_agent.conversation.slots.words import tokens
@@ -35,7 +41,8 @@ class SlotValue:
 
 
 def parse_slot(
-    spec: SlotSpec, text: str, *, today: date, date_order: DateOrder = "MDY", in_passing: bool = False
+    spec: SlotSpec, text: str, *, today: date, date_order: DateOrder = "MDY", postcode: PostcodeFormat = "any",
+    in_passing: bool = False,
 ) -> SlotValue | None:
     """The value of ``spec`` in ``text``, or None.
 
@@ -66,6 +73,9 @@ def parse_slot(
     if kind == "yes_no":
         yn = parse_yes_no(text)
         return None if yn is None else SlotValue("yes" if yn else "no", "yes" if yn else "no")
+    if kind == "letters" and spec.format == "postcode":  # the map's locale.postcode shape, sent as "SW1A1AA"
+        code = parse_postcode(text, postcode, spec.min_length or 2, spec.max_length or 10)
+        return SlotValue(code, spoken_postcode(code, postcode)) if code is not None else None
     if kind == "letters":
         letters = parse_letters(text, spec.min_length or 1, spec.max_length or 64, allow_digits=spec.alphanumeric)
         return SlotValue(letters, spoken_letters(letters)) if letters is not None else None

@@ -11,7 +11,15 @@ Resolution rules (documented because callers are ambiguous):
 - "next <weekday>" is that weekday in the calendar week (Monday-Sunday) after the current one.
 - A day and month without a year is the next such date on or after today (``direction="future"``),
   the last one on or before today (``"past"``, e.g. a date of birth), or this year's (``"any"``).
-- "3/5" is month/day when ``order="MDY"`` (default) and day/month when ``order="DMY"``.
+- "3/5" is month/day when ``order="MDY"`` (default) and day/month when ``order="DMY"`` (the map's
+  ``date_order``); "12.04.1985" and "12-04-1985" are read like "12/04/1985". When the map's order
+  gives an impossible date and the other order a real one ("30/09/1990" under MDY), the real one is
+  taken: the caller can only have meant that one, a re-ask would only get the same digits again (and
+  spend a reprompt on the way to a handoff), and where a date matters it is checked anyway (a write's
+  confirm question says it in words, "September 30th, 1990"; a verification tool compares it with the
+  record). A date impossible both ways ("31/31/1990") is no date: the slot is asked again.
+- A two-digit year ("12/04/85") is in this century, or the last when that is in the wrong direction
+  (a date of birth in 2085 is 1985).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Literal
 
 from ari_agent import spoken_words
 from ari_agent.conversation.slots.numbers import TEENS, TENS, UNITS, read_cardinal, read_ordinal
-from ari_agent.conversation.slots.words import tokens
+from ari_agent.conversation.slots.words import normalise, tokens
 
 Direction = Literal["future", "past", "any"]
 DateOrder = Literal["MDY", "DMY"]
@@ -39,7 +47,8 @@ MONTHS: dict[str, int] = {
 MONTH_NAMES = tuple(m.capitalize() for m in spoken_words.MONTHS)
 WEEKDAY_NAMES = tuple(w.capitalize() for w in spoken_words.WEEKDAYS)
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-_SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?$")
+_SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?$")
+_DOTTED = re.compile(r"\b(\d{1,2})[.-](\d{1,2})[.-](\d{4}|\d{2})\b")  # 12.04.1985, 12-04-85
 
 
 def _safe_date(y: int, m: int, d: int) -> date | None:
@@ -117,10 +126,11 @@ def parse_date(
     When several dates are spoken the last one wins: it is the correction ("the fifth, no, the
     twelfth") or the target ("from Saturday to Tuesday").
     """
+    text = normalise(text)
     iso = _ISO.search(text)
     if iso:
         return _safe_date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
-    words = tokens(text)
+    words = tokens(_DOTTED.sub(r"\1/\2/\3", text))
     found: date | None = None
     i = 0
     while i < len(words):
@@ -159,12 +169,8 @@ def _date_at(
             return today + timedelta(days=count[0] * unit), count[1] + 1
     slashed = _SLASHED.match(w)
     if slashed:
-        a, b = int(slashed.group(1)), int(slashed.group(2))
-        month, day = (a, b) if order == "MDY" else (b, a)
-        if slashed.group(3):
-            year = int(slashed.group(3))
-            return _safe_date(year + 2000 if year < 100 else year, month, day), i + 1
-        return _resolve_year(month, day, today, direction), i + 1
+        return _slashed_date(int(slashed.group(1)), int(slashed.group(2)), slashed.group(3), today,
+                             direction, order), i + 1
     if w in MONTHS:
         if w == "may" and not _looks_like_month_may(words, i):
             return None
@@ -205,6 +211,31 @@ def _date_at(
             modifier = "last"
         return _weekday_date(WEEKDAYS[w], modifier, today), end
     return None
+
+
+def _slashed_date(a: int, b: int, year_text: str | None, today: date, direction: Direction,
+                  order: DateOrder) -> date | None:
+    """"a/b[/y]" in the map's order, else in the other order when only that one is a real date."""
+    readings = [(a, b), (b, a)] if order == "MDY" else [(b, a), (a, b)]  # (month, day), preferred first
+    for month, day in readings:
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            continue
+        if year_text is None:
+            got = _resolve_year(month, day, today, direction)
+        else:
+            got = _safe_date(_full_year(int(year_text), len(year_text), month, day, today, direction), month, day)
+        if got is not None:
+            return got
+    return None
+
+
+def _full_year(year: int, digits: int, month: int, day: int, today: date, direction: Direction) -> int:
+    if digits == 4:
+        return year
+    this_century = 2000 + year
+    if direction == "past" and (this_century, month, day) > (today.year, today.month, today.day):
+        return this_century - 100
+    return this_century
 
 
 def _looks_like_month_may(words: list[str], i: int) -> bool:

@@ -91,7 +91,7 @@ def parse_dtmf(digits: str, min_length: int = 1, max_length: int = 32) -> str | 
     """Keypad input: '#' ends the entry, '*' starts it over; only 0-9 count."""
     entry = digits.split("#", 1)[0]
     entry = entry.rsplit("*", 1)[-1]
-    only = "".join(c for c in entry if c.isdigit())
+    only = "".join(c for c in entry if c in "0123456789")  # keypad digits only (str.isdigit takes "²", "٤")
     return only if min_length <= len(only) <= max_length else None
 
 

@@ -1,15 +1,22 @@
 """Spelled letters: "a b c", "a as in alpha", NATO words ("bravo charlie"), letter names as a
-recogniser writes them ("bee", "see", "double you", "zed").
+recogniser writes them ("bee", "see", "double you", "zed"); alphanumeric codes typed or written by a
+recogniser with or without spaces ("SW1A1AA", "sw1a 1aa", "S-W-1-A-1-A-A."); postcodes checked
+against a country's format (``parse_postcode``).
 
 In "<letter> as in <word>" the word wins: recognisers get "bravo" right more often than "bee".
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from typing import Literal
 
 from ari_agent import spoken_words
-from ari_agent.conversation.slots.words import tokens
+from ari_agent.conversation.slots.digits import parse_digits
+from ari_agent.conversation.slots.words import normalise, tokens
+
+PostcodeFormat = Literal["any", "uk", "us"]
 
 NATO: dict[str, str] = {
     **{w.replace("-", ""): chr(ord("A") + i) for i, w in enumerate(spoken_words.NATO_ALPHABET)},  # "xray"
@@ -28,7 +35,18 @@ _SKIP = frozenset("as in for like is it's its it the letter letters then and um 
 
 
 _DIGIT_WORDS = {w: str(v) for v, w in enumerate(spoken_words.DIGITS)}
-_TYPED_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ]*$")
+_TYPED_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ']*$")
+_MIXED_WORD = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+\b")  # "SW1A", "1AA", "m11ae"
+_COURTESY = re.compile(r"\b(?:thank you|thanks|please|cheers)\b", re.IGNORECASE)  # "..., thank you": not "U"
+_SPOKEN = frozenset(_DIGIT_WORDS) | frozenset(NATO) | frozenset(w for w in LETTER_NAMES if len(w) > 1)
+
+
+def _typed_chunk(word: str) -> bool:
+    """A piece of a typed code: it holds a digit ("SW1A", "1AA") or is a short run of letters that is
+    no spoken letter or digit ("SW" yes; "one", "bee", "alpha" no: those are spelling)."""
+    if any(c.isdigit() for c in word):
+        return True
+    return word.isalpha() and len(word) <= 4 and word.lower() not in _SPOKEN
 
 
 def parse_letters(
@@ -37,16 +55,20 @@ def parse_letters(
     """The letters spelled in ``text`` (upper case), or None when they do not fit the length.
 
     With ``allow_digits`` (codes such as postcodes: "S W one A one A A") digits count too, and a
-    typed code with letters and digits ("SW1A 1AA") is taken as it is. "oh" is the letter O.
+    typed code with letters and digits, spaced or not ("SW1A 1AA", "sw1a1aa", "M1 1AE"), is taken
+    as it is. "oh" is the letter O (``parse_postcode`` reads it as a zero where the format wants one).
     """
-    raw = re.sub(r"[.,!?]", " ", text).strip()
+    norm = _COURTESY.sub(" ", normalise(text))
+    raw = re.sub(r"[.,!?;:\-/]", " ", norm).strip()
     if allow_digits and _TYPED_CODE.match(raw):
         kept = [w for w in raw.split() if w.lower() not in _SKIP]
         compact = "".join(kept).upper()
-        if (kept and all(len(w) <= 4 for w in kept) and any(c.isdigit() for c in compact)
+        if (kept and all(_typed_chunk(w) for w in kept) and any(c.isdigit() for c in compact)
                 and any(c.isalpha() for c in compact) and min_length <= len(compact) <= max_length):
             return compact
-    words = tokens(text.lower().replace("x-ray", "xray").replace("x ray", "xray"))
+    if allow_digits:  # "S W one A, 1AA": a word of letters and digits is spelled character by character
+        norm = _MIXED_WORD.sub(lambda m: " ".join(m.group()), norm)
+    words = tokens(norm.lower().replace("x-ray", "xray").replace("x ray", "xray"))
     out: list[str] = []
     i = 0
     n = len(words)
@@ -88,3 +110,57 @@ def parse_letters(
 
 def spoken_letters(letters: str) -> str:
     return " ".join(letters)
+
+
+# ------------------------------------------------------------------ postcodes
+
+_UK_POSTCODE = re.compile(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}|GIR0AA)$")
+_US_ZIP = re.compile(r"^[0-9]{5}(?:[0-9]{4})?$")
+_ANY_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
+_SWAP = {"O": "0", "0": "O"}  # "oh" is said for both
+
+
+def parse_postcode(text: str, fmt: PostcodeFormat = "any", min_length: int = 2, max_length: int = 10) -> str | None:
+    """The postcode in ``text`` in the canonical form tools take: upper case, no spaces ("SW1A1AA",
+    "M11AE"; a US ZIP "12345" or "123456789"), or None when what was heard is not one in ``fmt``.
+
+    Typed, written by a recogniser, or spelled ("S W one A one A A"); for ``uk`` an O heard where
+    the format needs a digit is a zero and a zero where it needs a letter is an O ("SW1A OAA" ->
+    "SW1A0AA"), when exactly one reading fits.
+    """
+    lo, hi = (5, 7) if fmt == "uk" else (5, 9) if fmt == "us" else (min_length, max_length)
+    code = parse_letters(text, lo, hi, allow_digits=True)
+    if code is None and fmt == "us":
+        code = parse_digits(text, 5, 9)  # a ZIP is just digits: "nine oh two one oh"
+    if code is None:
+        return None
+    if fmt == "uk":
+        return _one_reading(code, _UK_POSTCODE)
+    if fmt == "us":
+        return _one_reading(code, _US_ZIP)
+    return code if _ANY_CODE.match(code) else None
+
+
+def _one_reading(code: str, shape: re.Pattern[str]) -> str | None:
+    if shape.match(code):
+        return code
+    spots = [i for i, c in enumerate(code) if c in _SWAP]
+    if not spots or len(spots) > 4:
+        return None
+    fits = set()
+    for flips in itertools.product((False, True), repeat=len(spots)):
+        chars = list(code)
+        for i, flip in zip(spots, flips, strict=True):
+            if flip:
+                chars[i] = _SWAP[chars[i]]
+        candidate = "".join(chars)
+        if shape.match(candidate):
+            fits.add(candidate)
+    return fits.pop() if len(fits) == 1 else None
+
+
+def spoken_postcode(code: str, fmt: PostcodeFormat = "any") -> str:
+    """How the agent reads a postcode back: "S W 1 A, 1 A A" (UK: outward and inward codes apart)."""
+    if fmt == "uk" and len(code) >= 5:
+        return f"{spoken_letters(code[:-3])}, {spoken_letters(code[-3:])}"
+    return spoken_letters(code)

@@ -1,9 +1,9 @@
-"""Spoken clock times: "half past three", "quarter to four", "3 pm", "3:30", "fifteen thirty",
+"""Spoken clock times: "half past three", "half three" (3:30), "quarter to four", "3 pm", "3:30", "fifteen thirty",
 "three o'clock", "three forty five in the afternoon", "noon", "midnight".
 
 Without "am"/"pm" (or "in the morning", "in the afternoon/evening") an hour from 1 to 6 is read as
 afternoon and 7 to 11 as morning: callers book within business hours. 13-23 are 24-hour times.
-``require_cue=True`` accepts only times with a clear marker (am/pm, o'clock, ':' , past/to, noon,
+``require_cue=True`` accepts only times with a clear marker (am/pm, o'clock, ':' , past/to, half, noon,
 "at <hour>"): used when a time is picked out of a sentence that was not an answer to "what time?".
 """
 
@@ -90,6 +90,10 @@ def _time_at(words: list[str], i: int, require_cue: bool) -> tuple[time, int] | 
     suffixed = _HOUR_SUFFIX.match(w)
     if suffixed:
         return _with_end(_apply(int(suffixed.group(1)), 0, suffixed.group(2)), i + 1)
+    if w == "half" and i + 1 < n:  # "half three": half past three, as said in Britain
+        half_of = _small_number(words, i + 1)
+        if half_of is not None and 1 <= half_of[0] <= 12:
+            return _with_end(_apply(half_of[0], 30, _meridiem(words, half_of[1])), half_of[1])
     # "half past three", "quarter to four", "ten past two", "twenty five minutes to six"
     offset: tuple[int, int] | None
     if w in _FRACTIONS:

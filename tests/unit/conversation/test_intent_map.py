@@ -110,3 +110,68 @@ def test_more_cross_field_rules(change: tuple[str, str], key: str, reason: str) 
         parse_intent_map(text.replace(change[0], change[1]), "m.yaml")
     assert info.value.key_path == key and reason in info.value.reason, str(info.value)
     assert info.value.line is not None
+
+
+def test_locale_and_postcode_slots() -> None:
+    text = (DATA / "minimal-map.yaml").read_text().replace(
+        "fallback_queue: support\n", "fallback_queue: support\ndate_order: DMY\nlocale: {postcode: uk}\n")
+    m = parse_intent_map(text, "m.yaml")
+    assert m.spec.date_order == "DMY" and m.spec.locale.postcode == "uk"
+    assert parse_intent_map((DATA / "minimal-map.yaml").read_text(), "m.yaml").spec.locale.postcode == "any"
+    postcode = text.replace("        type: digits\n        min_length: 4\n        max_length: 8\n",
+                            "        type: letters\n        format: postcode\n")
+    slot = parse_intent_map(postcode, "m.yaml").intents[0].slots[0]
+    assert slot.format == "postcode" and slot.alphanumeric  # a postcode holds digits: implied
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "reason"),
+    [
+        (("fallback_queue: support\n", "fallback_queue: support\nlocale: {postcode: fr}\n"), "locale.postcode",
+         "'any', 'uk' or 'us'"),
+        (("fallback_queue: support\n", "fallback_queue: support\nlocale: {currency: GBP}\n"), "locale.currency",
+         "unknown key"),
+        (("fallback_queue: support\n", "fallback_queue: support\ndate_order: YMD\n"), "date_order",
+         "'MDY' or 'DMY'"),
+        (("        type: digits\n", "        type: digits\n        format: postcode\n"), "intents[0].slots[0]",
+         "applies to letters slots, not digits"),
+        (("        type: digits\n        min_length: 4\n        max_length: 8\n",
+          "        type: letters\n        format: postcode\n        alphanumeric: false\n"), "intents[0].slots[0]",
+         "holds digits too"),
+        (("        type: digits\n", "        type: letters\n        format: zip\n"), "intents[0].slots[0].format",
+         "'postcode'"),
+    ],
+)
+def test_locale_rules(change: tuple[str, str], key: str, reason: str) -> None:
+    text = (DATA / "minimal-map.yaml").read_text()
+    assert change[0] in text
+    with pytest.raises(ConfigError) as info:
+        parse_intent_map(text.replace(change[0], change[1]), "m.yaml")
+    assert info.value.key_path == key and reason in info.value.reason, str(info.value)
+    assert info.value.line is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "line"),
+    [
+        (("fallback_queue: support\n", "fallback_queue: support\nqueues: [billing]\n"), "queues", 6),
+        (('examples: ["where is my order", "has my package shipped"]',
+          'examples: ["where is my order"]\n    examples: ["has my package shipped"]'), "intents[0].examples", 15),
+        (("        type: digits\n", "        type: digits\n        type: letters\n"), "intents[0].slots[0].type", 18),
+        (("lookup_order: {method: GET,", "lookup_order: {method: POST, method: GET,"),
+         "tools.definitions.lookup_order.method", 9),
+    ],
+)
+def test_a_duplicate_key_anywhere_is_refused(change: tuple[str, str], key: str, line: int) -> None:
+    text = (DATA / "minimal-map.yaml").read_text()
+    assert change[0] in text
+    with pytest.raises(ConfigError) as info:
+        parse_intent_map(text.replace(change[0], change[1]), "m.yaml")
+    err = info.value
+    assert (err.key_path, err.line) == (key, line), str(err)
+    assert err.reason.startswith("duplicate key (first at line"), str(err)
+    assert str(err).startswith(f"m.yaml:{line}: {key}: duplicate key")
+
+
+def test_demo_map_has_no_duplicate_keys() -> None:
+    load_intent_map(DEMO_MAP_PATH)  # would raise: every key of the demo map is said once

@@ -16,7 +16,7 @@ from ari_agent.conversation.slots.digits import digit_runs, parse_digits, parse_
 from ari_agent.conversation.slots.letters import parse_letters
 from ari_agent.conversation.slots.numbers import parse_number, parse_ordinal
 from ari_agent.conversation.slots.times import parse_time, spoken_time
-from ari_agent.conversation.slots.yes_no import parse_yes_no
+from ari_agent.conversation.slots.yes_no import parse_yes_no, read_yes_no
 
 TODAY = date(2026, 3, 4)  # Wednesday
 DIGIT_WORD = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -202,6 +202,16 @@ def test_bare_numbers_are_no_time_in_passing() -> None:
     assert parse_time("move it to Friday at 2", require_cue=True) == time(14, 0)
 
 
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("half three", time(15, 30)), ("next Tuesday at half three", time(15, 30)), ("half 3 pm", time(15, 30)),
+     ("half seven in the morning", time(7, 30)), ("half past three", time(15, 30)), ("half an hour", None)],
+)
+def test_half_hour_the_british_way(text: str, want: time | None) -> None:
+    assert parse_time(text) == want
+    assert parse_time(text, require_cue=True) == want
+
+
 @given(st.integers(8, 17), st.sampled_from([0, 15, 30, 45]))
 def test_spoken_time_reads_back(hour: int, minute: int) -> None:
     t = time(hour, minute)
@@ -232,6 +242,51 @@ def test_no(text: str) -> None:
 @pytest.mark.parametrize("text", ["", "maybe", "hmm let me think", "what"])
 def test_neither(text: str) -> None:
     assert parse_yes_no(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict", "reason"),
+    [
+        ("I am not sure", "unclear", "hedge"),
+        ("that's not right", "no", "negative"),
+        ("is that right?", "unclear", "question"),
+        ("is that right", "unclear", "question"),
+        ("I can't confirm that", "unclear", "hedge"),
+        ("confirm what exactly?", "unclear", "question"),
+        ("fine whatever", "unclear", "sarcasm"),
+        ("why not ask my wife first", "unclear", "question"),
+        ("I guess", "unclear", "hedge"),
+        ("I suppose", "unclear", "hedge"),
+        ("maybe", "unclear", "hedge"),
+        ("wait", "unclear", "wait"),
+        ("hold on", "unclear", "wait"),
+        ("only if it's free", "unclear", "condition"),
+        ("yes but not now", "unclear", "condition"),
+        ("yeah no", "no", "negative"),
+        ("no, yes", "unclear", "mixed"),
+        ("great, another robot", "unclear", "sarcasm"),
+        ("sure... not", "unclear", "sarcasm"),
+        ("yes my wife says so", "unclear", "other"),
+        ("Yeah, go ahead.", "yes", "affirmative"),
+        ("uh huh", "yes", "affirmative"),
+        ("do it", "yes", "affirmative"),
+        ("no problem", "yes", "affirmative"),
+        ("um, yes please", "yes", "affirmative"),
+        ("don't do it", "no", "negative"),
+        ("no, maybe later", "no", "negative"),
+    ],
+)
+def test_read_yes_no_verdicts(text: str, verdict: str, reason: str) -> None:
+    got = read_yes_no(text)
+    assert (got.verdict, got.reason) == (verdict, reason), got
+
+
+def test_a_yes_may_repeat_the_question() -> None:
+    question = "Thanks, you're verified. Shall I unlock your online account now?"
+    assert read_yes_no("yes please unlock my online account now", question).yes
+    assert read_yes_no("yes I want it unlocked", question).yes
+    assert read_yes_no("yes please unlock my online account now").unclear  # not without the question
+    assert read_yes_no("yes unlock my wife's account", question).unclear
 
 
 # ------------------------------------------------------------------ letters, choices

@@ -45,6 +45,10 @@ def test_file_values_and_env_wins(tmp_path: Path) -> None:
         ("media:\n  jitter_depth_frames: 0\n", 2, "media.jitter_depth_frames", "greater than or equal to 1"),
         ("agent:\n  max_call_s: soon\n", 2, "agent.max_call_s", "valid number"),
         ("ari:\n  app: x\nbogus: 1\n", 3, "bogus", "unknown key"),
+        ("ari:\n  app: x\n  app: y\n", 3, "ari.app", "duplicate key (first at line 2)"),
+        ("media:\n  format: ulaw\nmedia:\n  format: alaw\n", 3, "media", "duplicate key (first at line 1)"),
+        ("ari: {app: x, url: 'http://a', app: y}\n", 1, "ari.app", "duplicate key"),
+        ("ari:\n  ? [a, b]\n  : x\n", 2, "ari", "a key must be a plain value"),
     ],
 )
 def test_bad_file_is_refused_with_location(tmp_path: Path, text: str, line: int, key: str, reason: str) -> None:
@@ -76,3 +80,11 @@ def test_cli_prints_one_line_not_a_traceback(tmp_path: Path, capsys: pytest.Capt
     assert rc == 2
     assert f"{p}:2: media.format:" in err
     assert "Traceback" not in err
+
+
+def test_file_that_is_not_utf8_is_refused_with_offset(tmp_path: Path) -> None:
+    p = tmp_path / "agent.yaml"
+    p.write_bytes(b"ari:\n  app: caf\xe9\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, env={})
+    assert err.value.line == 2 and "not valid UTF-8 (byte 0xe9 at byte offset 15)" in err.value.reason, str(err.value)

@@ -217,7 +217,7 @@ async def test_circuit_opens_fails_fast_then_half_opens_and_closes(server: tuple
         assert runner.breaker_states()["lookup_order"] == CircuitState.OPEN
         started = time.perf_counter()
         fast = await runner.run(call("lookup_order", {"order_number": "1"}, 9))
-        assert fast.error == "circuit_open" and time.perf_counter() - started < 0.05
+        assert fast.error == "circuit_open" and time.perf_counter() - started < 0.5
         assert script.count("/orders/{n}") == 3  # nothing was sent
         # other tools keep their own breaker
         script.queue("/faq/{topic}", Reply(200, {"topic": "hours", "answer": "9-5"}))

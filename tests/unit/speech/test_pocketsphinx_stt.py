@@ -98,7 +98,7 @@ def test_a_new_call_sets_up_its_searches_fast() -> None:
     rec.start(Expectation(kind="open", phrases=demo_examples()))
     rec.start(YES_NO)
     rec.start(DIGITS)
-    assert time.perf_counter() - t0 < 0.25  # measured ~25 ms
+    assert time.perf_counter() - t0 < 1.0  # measured ~25 ms; uncached it was ~750 ms per LM (generous: busy CI)
     got = rec.recognise(YES_NO, caller_audio("no", "flite:rms"))
     assert got.text in ("no", "nope")
 

@@ -151,7 +151,7 @@ async def test_async_transcribe_and_a_pool_that_gives_up(tiny_model: Path, tmp_p
         assert "cannot start again" in (pool.broken or "")
         t0 = time.monotonic()
         got = await pool.transcribe_async(SPEECHLIKE)
-        assert "broken" in (got.error or "") and time.monotonic() - t0 < 0.5
+        assert "broken" in (got.error or "") and time.monotonic() - t0 < 3.0  # at once, not the 15 s timeout
 
 
 def test_a_worker_that_cannot_load_fails_the_start(tiny_model: Path) -> None:

@@ -138,7 +138,7 @@ def test_the_deadline_covers_the_wait_for_a_free_worker(pool: WorkerSupervisor) 
     t0 = time.monotonic()
     with pytest.raises(WorkerUnavailable, match=r"no test worker free within 0.3 s"):
         pool.request("do", "echo", 1, timeout_s=0.3, deadline=time.monotonic() + 0.3)
-    assert 0.25 <= time.monotonic() - t0 < 0.9
+    assert 0.25 <= time.monotonic() - t0 < 3.0  # the 0.3 s deadline counts, not the 5 s timeout
     busy.join()
     assert pool.request("do", "echo", 2, timeout_s=5) == (2,)  # the busy worker came back
 
@@ -167,7 +167,7 @@ def test_background_restarts_give_up_after_max_restarts(tmp_path: Path) -> None:
         t0 = time.monotonic()
         with pytest.raises(WorkerUnavailable, match=r"test pool is broken: .*cannot start again"):
             sup.request("do", "echo", 1, timeout_s=10)
-        assert time.monotonic() - t0 < 0.1
+        assert time.monotonic() - t0 < 1.0  # refused at once, not after the 10 s limit
     finally:
         sup.close()
 

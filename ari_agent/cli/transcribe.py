@@ -1,0 +1,131 @@
+"""``ari-agent transcribe FILE...``: what the agent's ears make of recordings, one JSON line per file.
+
+For admins testing their own recordings: each WAV (16-bit PCM, any rate, mono or stereo) is brought to
+the phone line's 8 kHz and fed, 20 ms at a time, to the configured recogniser (``stt.engine`` in the
+service config, ``-c``), biased as on a call: ``--expect open`` uses the intent map's example
+phrasings (the domain LM / the whisper prompt), the other kinds the turn's grammar. Output, in the
+order given: ``{"file", "text", "confidence", "engine", "audio_ms", "finish_ms", "decode_ms", "rtf",
+"error"}`` (``finish_ms``: the wait after the audio ended; ``decode_ms``: feeding + finishing, wall clock,
+worker processes included; ``rtf`` = decode_ms / audio_ms); a file that cannot be read gets a line with
+``error`` set and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import wave
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ari_agent.config import load_config
+from ari_agent.conversation.intent_map import DEMO_MAP_PATH, load_intent_map
+from ari_agent.errors import AriAgentError
+from ari_agent.media.pcm import SAMPLE_RATE, SAMPLES_PER_FRAME, Pcm, resample
+from ari_agent.seam import Expectation
+from ari_agent.speech.recognizer import SpeechRecognizer
+from ari_agent.speech.stt import create_recognizer
+
+KINDS = ("open", "yes_no", "digits", "number", "date", "time", "letters", "free_text")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("transcribe", help="transcribe WAV files with the configured recogniser (JSON lines)",
+                            description=__doc__)
+    parser.add_argument("files", nargs="+", type=Path, help="WAV files (16-bit PCM)")
+    parser.add_argument("--expect", choices=KINDS, default="open", help="the turn kind to bias for (default: open)")
+    parser.add_argument("--digits", metavar="MIN-MAX", help="with --expect digits: how many digits (e.g. 4-8)")
+    parser.add_argument("--map", help="intent map whose examples bias open turns (default: the configured map)")
+    parser.add_argument("--json", action="store_true", help="JSON lines (the default; kept for scripts)")
+    parser.set_defaults(func=run)
+
+
+def expectation(kind: str, digits: str | None, phrases: tuple[str, ...]) -> Expectation:
+    if kind == "open":
+        return Expectation(kind="open", phrases=phrases)
+    if kind == "digits" and digits:
+        lo, _, hi = digits.partition("-")
+        try:
+            return Expectation(kind="digits", min_digits=int(lo), max_digits=int(hi or lo))
+        except ValueError:
+            raise AriAgentError(f"--digits {digits!r}: expected MIN-MAX, e.g. 4-8") from None
+    return Expectation(kind=kind)  # type: ignore[arg-type]  # KINDS are Expectation kinds
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    intent_map = load_intent_map(args.map or cfg.conversation.intent_map or DEMO_MAP_PATH)
+    phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
+    expect = expectation(args.expect, args.digits, phrases)
+    pool = None
+    if cfg.stt.engine == "whisper":
+        from ari_agent.speech.whisper_stt import create_whisper_pool
+
+        pool = create_whisper_pool(cfg.stt)
+    try:
+        recognizer = create_recognizer(cfg.stt, whisper_pool=pool)
+        try:
+            return transcribe_files(recognizer, expect, args.files, sys.stdout)
+        finally:
+            recognizer.close()
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def transcribe_files(recognizer: SpeechRecognizer, expect: Expectation, files: list[Path], out: TextIO) -> int:
+    """One JSON line per file, in order; 1 if any file could not be transcribed."""
+    status = 0
+    for path in files:
+        line = transcribe_one(recognizer, expect, path)
+        if line["error"]:
+            status = 1
+        out.write(json.dumps(line) + "\n")
+        out.flush()
+    return status
+
+
+def read_wav_8k(path: Path) -> Pcm:
+    """A 16-bit PCM WAV as mono int16 at the 8 kHz line rate (ValueError with the reason otherwise)."""
+    try:
+        with wave.open(str(path)) as w:
+            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+            raw = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"not a readable WAV file ({str(exc) or 'no RIFF header'})") from None
+    if width != 2:
+        raise ValueError(f"{8 * width}-bit WAV; 16-bit PCM expected")
+    pcm = np.frombuffer(raw, dtype="<i2").astype(np.int16)
+    if channels > 1:
+        pcm = pcm.reshape(-1, channels)[:, 0].copy()
+    return resample(pcm, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else pcm
+
+
+def transcribe_one(recognizer: SpeechRecognizer, expect: Expectation, path: Path) -> dict[str, Any]:
+    line: dict[str, Any] = {"file": str(path), "text": "", "confidence": 0.0, "engine": recognizer.engine,
+                            "audio_ms": 0, "finish_ms": None, "decode_ms": None, "rtf": None, "error": None}
+    try:
+        pcm = read_wav_8k(path)
+    except OSError as exc:
+        line["error"] = f"cannot read: {exc.strerror or exc}"
+        return line
+    except ValueError as exc:
+        line["error"] = str(exc)
+        return line
+    line["audio_ms"] = pcm.size // 8
+    started = time.perf_counter()
+    recognizer.start(expect)
+    for i in range(0, pcm.size, SAMPLES_PER_FRAME):
+        recognizer.feed(pcm[i:i + SAMPLES_PER_FRAME])
+    t0 = time.perf_counter()
+    result = recognizer.finish()
+    done = time.perf_counter()
+    decode_ms = (done - started) * 1000
+    line.update(text=result.text, confidence=round(result.confidence, 3), engine=result.engine or recognizer.engine,
+                finish_ms=round((done - t0) * 1000, 1), decode_ms=round(decode_ms, 1),
+                rtf=round(decode_ms / line["audio_ms"], 4) if line["audio_ms"] else None, error=result.error)
+    return line

@@ -1,0 +1,54 @@
+"""``ari-agent transcribe``: one JSON line per file, in order, with the real embedded recogniser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ari_agent.cli import main
+
+pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite (Debian package) synthesises the caller")
+
+
+def say(tmp_path: Path, name: str, text: str, voice: str = "rms") -> Path:
+    out = tmp_path / f"{name}.wav"
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], check=True, timeout=30)
+    return out
+
+
+def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_one_line_per_file_in_order_and_bad_files_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = say(tmp_path, "order", "hi, where is my order please")
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not a wav at all")
+    stereo = tmp_path / "stereo16k.wav"
+    with wave.open(str(stereo), "wb") as w:  # 16 kHz stereo silence: resampled and mixed down, not refused
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(16000 * 2, dtype="<i2").tobytes())
+    rc = main(["transcribe", str(good), str(junk), str(tmp_path / "missing.wav"), str(stereo)])
+    out = lines(capsys)
+    assert rc == 1
+    assert [o["file"] for o in out] == [str(good), str(junk), str(tmp_path / "missing.wav"), str(stereo)]
+    assert out[0]["error"] is None and "order" in str(out[0]["text"]) and out[0]["engine"] == "pocketsphinx"
+    assert isinstance(out[0]["audio_ms"], int) and out[0]["audio_ms"] > 1000
+    assert "not a readable WAV" in str(out[1]["error"]) and "cannot read" in str(out[2]["error"])
+    assert out[3]["error"] is None and out[3]["audio_ms"] == 1000
+
+
+def test_the_turn_kind_biases_the_recogniser(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    yes = say(tmp_path, "yes", "yes please")
+    assert main(["transcribe", "--expect", "yes_no", str(yes)]) == 0
+    assert lines(capsys)[0]["text"] == "yes please"
+    assert main(["transcribe", "--expect", "digits", "--digits", "x-y", str(yes)]) == 2  # a plain one-line error
+    assert "--digits" in capsys.readouterr().err
