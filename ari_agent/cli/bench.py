@@ -21,9 +21,13 @@ def register(sub: Any) -> None:
     media.add_argument("--work-dir", type=Path, default=None)
     media.set_defaults(func=handle_media)
     nlu = bsub.add_parser("nlu", help="NLU accuracy (test set) and engine CPU per turn, classification included")
-    nlu.add_argument("--map", type=Path, default=None)
-    nlu.add_argument("--testset", type=Path, default=None)
+    nlu.add_argument("--map", type=Path, default=None,
+                     help="intent map or NLU-only YAML (intents: name, examples, keywords); default: the demo map")
+    nlu.add_argument("--test", "--testset", dest="testset", type=Path, default=None, help="labelled JSON lines")
     nlu.add_argument("--turns", type=int, default=1000)
+    nlu.add_argument("--engine-intents", type=int, default=150,
+                     help="with --map: engine CPU per turn measured with a classifier of this many intents")
+    nlu.add_argument("--errors", action="store_true", help="list every misclassified utterance")
     nlu.set_defaults(func=handle_nlu)
     lat = bsub.add_parser("latency", help="turn latency and barge-in stop time from caller-side recordings")
     lat.add_argument("--calls", type=int, default=1)
@@ -62,7 +66,17 @@ def handle_nlu(args: argparse.Namespace) -> int:
     from ari_agent.devtools import bench_nlu as nlu_bench
     from ari_agent.devtools.bench_engine import engine_turn_benchmark
 
+    if args.map is not None and args.testset is not None:
+        # Anyone's map: classifier vs the embedding + logistic-regression baseline, accuracy against
+        # intents and examples per intent, engine CPU per turn at --engine-intents intents.
+        report = nlu_bench.scaling_report(args.map, args.testset, engine_intents=args.engine_intents,
+                                          engine_turns=min(args.turns, 500))
+        print(json.dumps(report, indent=2, default=str))
+        return 0 if "skipped" not in report else 1
     nlu = nlu_bench.run_nlu_benchmark(args.map or nlu_bench.DEFAULT_MAP, args.testset or nlu_bench.DEFAULT_TESTSET)
+    if not args.errors:
+        for path in ("lexical", "combined"):
+            nlu.get(path, {}).pop("errors", None)
     engine = engine_turn_benchmark(args.turns)
     print(json.dumps({"nlu": nlu, "engine_turn": engine}, indent=2, default=str))
     return 0

@@ -6,6 +6,12 @@
 Test set format (JSON lines): ``{"text": ..., "intent": name | null, "kind": "clean" | "disfluent" |
 "asr_garbled" | "multi" | "oos", "also": [names]?}``; ``intent`` is null for out-of-scope items and,
 for ``multi`` items, the request spoken first.
+
+``scaling_report`` (``ari-agent bench nlu --map FILE --test FILE``) adds, for any map: the plain
+embedding + logistic-regression baseline in the same run, accuracy against the number of intents
+(random subsets, fixed seed) and examples per intent (the first k), and engine CPU per turn with a
+classifier of the demo intents plus the map's intents, padded to ``--engine-intents`` intents.
+The map may be a full intent map or an NLU-only YAML: ``intents: [{name, examples, keywords}]``.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ import yaml
 
 from ari_agent.conversation.nlu.classifier import COMBINED_PARAMS, HybridIntentClassifier, build_classifier
 from ari_agent.conversation.nlu.encoder import EncoderUnavailable, MiniLmEncoder, default_model_dir
-from ari_agent.conversation.nlu.interface import IntentClassifier, IntentSpec
+from ari_agent.conversation.nlu.interface import Classification, IntentClassifier, IntentSpec
 
-PACKAGE_DATA = Path(__file__).resolve().parents[2] / "data"
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_MAP = PACKAGE_DATA / "demo-intent-map.yaml"
-DEFAULT_TESTSET = Path(__file__).resolve().parents[3] / "tests" / "data" / "nlu" / "demo_testset.jsonl"
+NLU_DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "nlu"
+DEFAULT_TESTSET = NLU_DATA / "demo_testset.jsonl"
+CONTACT_CENTRE_MAP = NLU_DATA / "contact_centre_map.yaml"
+CONTACT_CENTRE_TESTSET = NLU_DATA / "contact_centre_testset.jsonl"
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,212 @@ def run_nlu_benchmark(map_path: Path | str = DEFAULT_MAP, testset_path: Path | s
     combined_report["rebuild_s_warm_encoder"] = round(time.perf_counter() - start, 4)
     report["combined"] = combined_report
     return report
+
+
+# ---------------------------------------------------------------------- scaling to many intents
+
+
+def _in_scope_summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "accuracy": report["accuracy"],
+        "in_scope_accuracy": report["in_scope_accuracy"],
+        "oos_handed_off_rate": report["oos_handed_off_rate"],
+        "in_scope_wrongly_rejected": report["false_rejection_rate"],
+    }
+
+
+class EmbeddingLogisticBaseline:
+    """The reference point: MiniLM embeddings + multinomial logistic regression on the examples.
+
+    Out of scope when the top probability is under a threshold set by 3-fold cross-validation on
+    the training examples: the 5th percentile of held-out top probabilities (95 % kept).
+    """
+
+    def __init__(self, specs: Sequence[IntentSpec], encoder: MiniLmEncoder) -> None:
+        import numpy as np
+
+        from ari_agent.conversation.nlu.head import HEAD_L2, HEAD_STEPS, fit_softmax
+        from ari_agent.conversation.nlu.normalise import normalise_transcript
+
+        self.names = tuple(s.name for s in specs)
+        self.encoder = encoder
+        self._norm = normalise_transcript
+        texts = [normalise_transcript(e) for s in specs for e in s.examples]
+        owner = np.array([i for i, s in enumerate(specs) for _ in s.examples], dtype=np.int64)
+        x = encoder.encode(texts)
+        position = np.zeros(len(owner), dtype=np.int64)
+        for k in range(len(specs)):
+            idx = np.flatnonzero(owner == k)
+            position[idx] = np.arange(len(idx))
+        held_top: list[float] = []
+        for f in range(3):
+            held = position % 3 == f
+            if held.any() and not held.all():
+                head = fit_softmax(x[~held], owner[~held], len(specs), l2=HEAD_L2, steps=HEAD_STEPS)
+                held_top += [float(v) for v in head.probs(x[held]).max(axis=1)]
+        self.threshold = float(np.percentile(held_top, 5)) if held_top else 0.0
+        self.head = fit_softmax(x, owner, len(specs), l2=HEAD_L2, steps=HEAD_STEPS)
+
+    def classify(self, text: str) -> Classification:
+        norm = self._norm(text)
+        if not norm:
+            return Classification(None, 0.0, ())
+        probs = self.head.probs(self.encoder.encode([norm])[0])
+        best = int(probs.argmax())
+        ranked = tuple((self.names[i], float(probs[i])) for i in probs.argsort()[::-1])
+        intent = self.names[best] if probs[best] >= self.threshold else None
+        return Classification(intent, float(probs[best]), ranked)
+
+
+def _argmax_accuracy(classifier: EmbeddingLogisticBaseline, items: Sequence[LabelledUtterance]) -> float:
+    scored = [i for i in items if i.intent is not None]
+    hits = sum(classifier.classify(i.text).ranked[0][0] == i.intent for i in scored if i.text.strip())
+    return round(hits / max(len(scored), 1), 4)
+
+
+def _padded_specs(specs: Sequence[IntentSpec], target: int) -> list[IntentSpec]:
+    """``specs`` extended to ``target`` intents by reworded copies (timing only, not accuracy)."""
+    out = list(specs)
+    round_no = 0
+    while len(out) < target and specs:
+        round_no += 1
+        for spec in specs:
+            if len(out) >= target:
+                break
+            prefix = ("well", "right so", "okay then", "listen")[round_no % 4]
+            out.append(IntentSpec(f"{spec.name}__copy{round_no}", tuple(f"{prefix} {e}" for e in spec.examples),
+                                  spec.keywords))
+    return out
+
+
+def scaling_report(
+    map_path: Path | str,
+    testset_path: Path | str,
+    *,
+    intent_counts: Sequence[int] = (10, 30, 60),
+    example_counts: Sequence[int] = (3, 5, 10),
+    engine_intents: int = 150,
+    engine_turns: int = 300,
+    seed: int = 7,
+) -> dict[str, Any]:
+    """Accuracy, out-of-scope hand-off and CPU per turn of the classifier on one map, with the
+    embedding + logistic-regression baseline, and how both move with intents and examples."""
+    import random
+
+    from ari_agent.conversation.nlu.encoder import load_encoder
+
+    specs = load_intent_specs(map_path)
+    items = load_testset(testset_path)
+    try:
+        encoder = load_encoder()
+    except EncoderUnavailable as exc:
+        return {"skipped": str(exc)}
+    kinds = dict(sorted(Counter(i.kind for i in items).items()))
+    report: dict[str, Any] = {"map": str(map_path), "testset": str(testset_path), "intents": len(specs),
+                              "items": len(items), "items_by_kind": kinds}
+    start = time.perf_counter()
+    full = build_classifier(specs, embeddings=True)
+    report["build_s"] = round(time.perf_counter() - start, 2)
+    cal = full.calibration
+    report["classifier"] = {
+        "head": "softmax" if full.head is not None else "similarity",
+        "head_threshold": full.head_threshold if full.head is not None else None,
+        "calibration": None if cal is None else {
+            "cv_accuracy_head": round(cal.cv_accuracy_head, 4),
+            "cv_accuracy_similarity": round(cal.cv_accuracy_similarity, 4),
+            "cv_anchor_rejection": round(cal.cv_anchor_rejection, 4),
+            "threshold": cal.threshold,
+        },
+    }
+    full_eval = evaluate(full, items)  # timed: nothing memoised
+    report["classifier"].update(_in_scope_summary(full_eval))
+    report["classifier"]["accuracy_by_kind"] = full_eval["accuracy_by_kind"]
+    report["classifier"]["latency_ms"] = full_eval["latency_ms"]
+    report["classifier"]["confusion_pairs"] = full_eval["confusion_pairs"][:8]
+    baseline = EmbeddingLogisticBaseline(specs, encoder)
+    base_eval = evaluate(baseline, items)
+    report["baseline_embedding_lr"] = {**_in_scope_summary(base_eval), "threshold": round(baseline.threshold, 4),
+                                       "in_scope_accuracy_no_rejection": _argmax_accuracy(baseline, items)}
+
+    def subset_figures(sub_specs: list[IntentSpec]) -> dict[str, Any]:
+        names = {s.name for s in sub_specs}
+        sub_items = [i for i in items if i.intent is None or i.intent in names]
+        clf = build_classifier(sub_specs, embeddings=True)
+        clf.memoise_queries = True  # the same texts again and again: accuracy only, not timed
+        ours = evaluate(clf, sub_items)
+        base = EmbeddingLogisticBaseline(sub_specs, encoder)
+        return {"intents": len(sub_specs), "examples_per_intent": max(len(s.examples) for s in sub_specs),
+                "head": "softmax" if clf.head is not None else "similarity",
+                "in_scope_accuracy": ours["in_scope_accuracy"], "oos_handed_off_rate": ours["oos_handed_off_rate"],
+                "in_scope_wrongly_rejected": ours["false_rejection_rate"],
+                "baseline_in_scope_accuracy": base_eval_subset(base, sub_items)}
+
+    def base_eval_subset(base: EmbeddingLogisticBaseline, sub_items: list[LabelledUtterance]) -> float:
+        return float(evaluate(base, sub_items)["in_scope_accuracy"])
+
+    rng = random.Random(seed)
+    by_intents = []
+    for n in sorted({c for c in intent_counts if c < len(specs)}):
+        by_intents.append(subset_figures(sorted(rng.sample(list(specs), n), key=lambda s: s.name)))
+    by_intents.append({"intents": len(specs), "in_scope_accuracy": report["classifier"]["in_scope_accuracy"],
+                       "oos_handed_off_rate": report["classifier"]["oos_handed_off_rate"],
+                       "in_scope_wrongly_rejected": report["classifier"]["in_scope_wrongly_rejected"],
+                       "baseline_in_scope_accuracy": report["baseline_embedding_lr"]["in_scope_accuracy"]})
+    report["accuracy_vs_intents"] = by_intents
+    by_examples = []
+    for k in sorted(set(example_counts)):
+        sub = [IntentSpec(s.name, s.examples[:k], s.keywords) for s in specs]
+        by_examples.append(subset_figures(sub))
+    report["accuracy_vs_examples_per_intent"] = by_examples
+    report["engine_turn"] = engine_cpu_with_map(specs, engine_intents, engine_turns)
+    report["classify_cpu_ms"] = classify_cpu(specs, items, engine_intents)
+    return report
+
+
+def classify_cpu(specs: Sequence[IntentSpec], items: Sequence[LabelledUtterance], n_intents: int,
+                 sample: int = 150) -> dict[str, Any]:
+    """Process CPU time (not wall time: the machine may be shared) of one ``classify`` call, the
+    sentence encoder's forward pass included and nothing memoised, for ``sample`` test utterances,
+    at the map's size and padded to ``n_intents`` intents."""
+    texts = [i.text for i in items][:: max(1, len(items) // sample)][:sample]
+    out: dict[str, Any] = {"utterances": len(texts)}
+    for label, sub in (("map", list(specs)), ("padded", _padded_specs(specs, n_intents))):
+        clf = build_classifier(sub, embeddings=True)
+        for text in texts[:5]:
+            clf.classify(text)
+        cpu: list[float] = []
+        for text in texts:
+            start = time.process_time()
+            clf.classify(text)
+            cpu.append((time.process_time() - start) * 1000.0)
+        out[label] = {"intents": len(sub), "p50": round(_percentile(cpu, 0.5), 2),
+                      "p95": round(_percentile(cpu, 0.95), 2)}
+    return out
+
+
+def engine_cpu_with_map(specs: Sequence[IntentSpec], engine_intents: int, turns: int) -> dict[str, Any]:
+    """CPU per engine turn (demo conversations) with a classifier of the demo intents plus ``specs``,
+    padded to ``engine_intents`` intents: classification cost grows with the map, the rest does not."""
+    from ari_agent.conversation.intent_map import load_intent_map
+    from ari_agent.devtools.bench_engine import engine_turn_benchmark
+
+    demo = load_intent_map()
+    demo_specs = demo.nlu_intents()
+    taken = {s.name for s in demo_specs}
+    extra = [s for s in specs if s.name not in taken]
+    all_specs = demo_specs + _padded_specs(extra, max(engine_intents - len(demo_specs), len(extra)))
+    start = time.perf_counter()
+    classifier = build_classifier(all_specs, embeddings=True)
+    built = time.perf_counter() - start
+    result = engine_turn_benchmark(turns, intent_map=demo, classifier=classifier)
+    # The same conversations with the demo map's own classifier, in the same run (same machine load):
+    # what the larger map adds per turn. The sentence encoder's forward pass dominates both.
+    reference = engine_turn_benchmark(turns, intent_map=demo, classifier=build_classifier(demo_specs, embeddings=True))
+    result["demo_map_reference"] = {k: reference[k] for k in ("p50_ms", "p95_ms", "mean_ms")}
+    result["classifier_intents"] = len(all_specs)
+    result["classifier_head"] = "softmax" if classifier.head is not None else "similarity"
+    result["classifier_build_s"] = round(built, 2)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
