@@ -154,6 +154,10 @@ class WhisperSettings(Section):
     # How far the model file is checked before any worker loads it ("full" walks every tensor record).
     validation: Literal["magic", "header", "full"] = "full"
     max_restarts: int = Field(5, ge=0)  # consecutive failed worker starts before the pool gives up
+    # Encoder window sized to the utterance (~50 positions a second, at least this many; 0: the full
+    # 30 s window). On phone audio with the expectation prompt, 512 kept the words of the full window at
+    # ~1/4 of its time; 256 was faster still but made the decoder repeat itself.
+    audio_ctx_floor: int = Field(512, ge=0, le=1500)
 
 
 class SttConfig(Section):

@@ -165,3 +165,12 @@ def test_prompts_follow_the_expectation() -> None:
     assert prompt_for(Expectation(kind="open", phrases=("where is my order", "pay my bill"))) == \
         "where is my order. pay my bill."
     assert prompt_for(Expectation(kind="free_text")) is None
+
+
+def test_the_encoder_window_is_sized_to_the_utterance() -> None:
+    from ari_agent.speech.whisper_stt import audio_context
+
+    assert audio_context(2.0, 256, 1500) == 256  # short turns: the floor
+    assert audio_context(8.0, 256, 1500) == 432  # 50 a second + 32: never shorter than the audio
+    assert audio_context(40.0, 256, 1500) == 1500  # never past the model's window
+    assert audio_context(2.0, 0, 1500) == 0  # floor 0: the full window
