@@ -16,16 +16,13 @@ import argparse
 import json
 import sys
 import time
-import wave
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from ari_agent.config import load_config
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, load_intent_map
-from ari_agent.errors import AriAgentError
-from ari_agent.media.pcm import SAMPLE_RATE, SAMPLES_PER_FRAME, Pcm, resample
+from ari_agent.errors import AriAgentError, MediaError
+from ari_agent.media.pcm import SAMPLES_PER_FRAME, wav_to_line_rate
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SpeechRecognizer
 from ari_agent.speech.stt import create_recognizer
@@ -89,31 +86,15 @@ def transcribe_files(recognizer: SpeechRecognizer, expect: Expectation, files: l
     return status
 
 
-def read_wav_8k(path: Path) -> Pcm:
-    """A 16-bit PCM WAV as mono int16 at the 8 kHz line rate (ValueError with the reason otherwise)."""
-    try:
-        with wave.open(str(path)) as w:
-            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"not a readable WAV file ({str(exc) or 'no RIFF header'})") from None
-    if width != 2:
-        raise ValueError(f"{8 * width}-bit WAV; 16-bit PCM expected")
-    pcm = np.frombuffer(raw, dtype="<i2").astype(np.int16)
-    if channels > 1:
-        pcm = pcm.reshape(-1, channels)[:, 0].copy()
-    return resample(pcm, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else pcm
-
-
 def transcribe_one(recognizer: SpeechRecognizer, expect: Expectation, path: Path) -> dict[str, Any]:
     line: dict[str, Any] = {"file": str(path), "text": "", "confidence": 0.0, "engine": recognizer.engine,
                             "audio_ms": 0, "finish_ms": None, "decode_ms": None, "rtf": None, "error": None}
     try:
-        pcm = read_wav_8k(path)
+        pcm = wav_to_line_rate(path.read_bytes())
     except OSError as exc:
         line["error"] = f"cannot read: {exc.strerror or exc}"
         return line
-    except ValueError as exc:
+    except MediaError as exc:
         line["error"] = str(exc)
         return line
     line["audio_ms"] = pcm.size // 8

@@ -8,7 +8,9 @@ MediaError rather than guessed at — convert them with :func:`float_to_pcm16`.
 from __future__ import annotations
 
 import enum
+import io
 import math
+import wave
 from typing import Final, Literal
 
 import numpy as np
@@ -51,6 +53,23 @@ def as_pcm16(samples: npt.ArrayLike, what: str = "PCM") -> Pcm:
         clipped: Pcm = np.clip(arr, -32768, 32767).astype(np.int16)
         return clipped
     raise MediaError(f"{what}: expected integer samples, got dtype {arr.dtype} (use float_to_pcm16)")
+
+
+def wav_to_line_rate(data: bytes) -> Pcm:
+    """A 16-bit PCM WAV file's bytes -> its first channel as int16 at the 8 kHz line rate (MediaError
+    naming what is wrong otherwise). Parses bytes only; reading the file is the caller's business."""
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+            frames = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise MediaError(f"not a readable WAV file ({str(exc) or 'no RIFF header'})") from None
+    if width != 2:
+        raise MediaError(f"{8 * width}-bit WAV; 16-bit PCM expected")
+    pcm = np.frombuffer(frames, dtype="<i2").astype(np.int16)
+    if channels > 1:
+        pcm = pcm.reshape(-1, channels)[:, 0].copy()
+    return resample(pcm, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else pcm
 
 
 def float_to_pcm16(samples: npt.ArrayLike) -> Pcm:

@@ -10,19 +10,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-import io
 import logging
 import re
 import shutil
 import subprocess
-import wave
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from ari_agent.errors import AriAgentError
-from ari_agent.media.pcm import Pcm, resample
+from ari_agent.errors import AriAgentError, MediaError
+from ari_agent.media.pcm import Pcm, wav_to_line_rate
 
 log = logging.getLogger(__name__)
 LINE_RATE = 8000
@@ -67,19 +65,11 @@ class EspeakNg:
 
 
 def wav_bytes_to_line_rate(data: bytes) -> Pcm:
-    """A mono 16-bit WAV (as bytes) -> int16 samples at 8 kHz."""
+    """A synthesiser's 16-bit WAV output (as bytes) -> int16 samples at 8 kHz."""
     try:
-        with wave.open(io.BytesIO(data)) as w:
-            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-            frames = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise TtsError(f"synthesiser returned an unreadable WAV: {exc}") from None
-    if width != 2:
-        raise TtsError(f"synthesiser returned {8 * width}-bit audio; 16-bit expected")
-    pcm = np.frombuffer(frames, dtype="<i2")
-    if channels > 1:
-        pcm = pcm.reshape(-1, channels)[:, 0]
-    return resample(pcm.astype(np.int16), rate, LINE_RATE) if rate != LINE_RATE else pcm.astype(np.int16)
+        return wav_to_line_rate(data)
+    except MediaError as exc:
+        raise TtsError(f"the synthesiser returned audio that cannot be used: {exc}") from None
 
 
 class PromptCache:

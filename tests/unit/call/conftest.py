@@ -22,8 +22,8 @@ import pytest
 
 from ari_agent.call.services import VoiceLoopSettings, VoiceServices
 from ari_agent.call.voice_loop import VoiceConversation
-from ari_agent.conversation.intent_map import IntentMap, load_intent_map
-from ari_agent.conversation.nlu import IntentClassifier, build_classifier
+from ari_agent.conversation.intent_map import IntentMap
+from ari_agent.conversation.nlu import IntentClassifier
 from ari_agent.devtools.demo_backend import running_demo_backend
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.jitter import AudioFrame
@@ -154,16 +154,6 @@ class FastTicker:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-
-
-@pytest.fixture(scope="session")
-def demo_map() -> IntentMap:
-    return load_intent_map()
-
-
-@pytest.fixture(scope="session")
-def classifier(demo_map: IntentMap) -> IntentClassifier:
-    return build_classifier(demo_map.nlu_intents(), embeddings=False)
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 from ari_agent.conversation.engine import ConversationEngine
-from ari_agent.conversation.intent_map import IntentMap, load_intent_map
-from ari_agent.conversation.nlu import IntentClassifier, build_classifier
+from ari_agent.conversation.intent_map import IntentMap
+from ari_agent.conversation.nlu import IntentClassifier
 from ari_agent.conversation.script import Control, parse_script_line
 from ari_agent.seam import (
     Action,
@@ -47,17 +47,6 @@ from ari_agent.seam import (
 DATA = Path(__file__).resolve().parents[2] / "data" / "conversation"
 SCENARIOS = DATA / "scenarios"
 TODAY = date(2026, 3, 4)  # a Wednesday
-
-
-@pytest.fixture(scope="session")
-def demo_map() -> IntentMap:
-    return load_intent_map()
-
-
-@pytest.fixture(scope="session")
-def classifier(demo_map: IntentMap) -> IntentClassifier:
-    # lexical only: builds in ~0.1 s and needs no model files (the chat end-to-end test uses the default)
-    return build_classifier(demo_map.nlu_intents(), embeddings=False)
 
 
 @pytest.fixture

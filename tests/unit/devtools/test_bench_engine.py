@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from ari_agent.conversation.intent_map import IntentMap, load_intent_map
-from ari_agent.conversation.nlu import IntentClassifier, build_classifier
+from ari_agent.conversation.intent_map import IntentMap
+from ari_agent.conversation.nlu import IntentClassifier
 from ari_agent.devtools.bench_engine import TARGET_P95_MS, engine_turn_benchmark
-
-
-@pytest.fixture(scope="module")
-def demo_map() -> IntentMap:
-    return load_intent_map()
-
-
-@pytest.fixture(scope="module")
-def classifier(demo_map: IntentMap) -> IntentClassifier:
-    # lexical only, as in tests/unit/conversation/conftest.py: builds fast and needs no model files
-    return build_classifier(demo_map.nlu_intents(), embeddings=False)
 
 
 def test_engine_turn_benchmark(demo_map: IntentMap, classifier: IntentClassifier) -> None:
