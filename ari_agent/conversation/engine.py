@@ -395,7 +395,6 @@ class ConversationEngine:
             reading = read_yes_no(text, self.question.text)
             # no write hangs on this answer: "yes, I have another question" is a yes here
             answer = True if reading.yes or reading.heard_yes else False if reading.no else None
-            route = self.router.route(text)
             # "no, but where's order 4567": a new request after the no, not a goodbye
             rest = [w for w in tokens(text) if w not in _CLOSING_WORDS]
             if len(rest) >= 3 and is_closing(text):
@@ -404,6 +403,7 @@ class ConversationEngine:
                     return self._start_intent(after, text, [])
             if is_closing(text) or (answer is False and len(tokens(text)) <= 4):
                 return self._goodbye("completed")
+            route = self.router.route(text)  # classified only when it is not a goodbye (5-20 ms)
             if route.intent is not None:
                 return self._start_intent(route, text, [])
             if answer is True:
