@@ -1,0 +1,1 @@
+"""Governance: the kill switch, throttles, the tamper-evident audit log and approved changes."""
