@@ -91,3 +91,40 @@ def test_corrupt_model_files_raise_encoder_unavailable(tmp_path: Path) -> None:
 def test_blas_thread_cap_reaches_numpys_blas() -> None:
     np.ones((4, 4)) @ np.ones((4, 4))  # make sure the BLAS library is loaded
     assert limit_blas_threads(1) is True
+
+
+@needs_encoder
+def test_onnxruntime_graph_matches_the_numpy_reference() -> None:
+    """The default forward pass (an ONNX graph built from the same weights) against numpy's, on short
+    and long inputs, batched with padding: same embeddings to float precision."""
+    model_dir = default_model_dir()
+    assert model_dir is not None
+    graph = MiniLmEncoder(model_dir, onnxruntime=True)
+    reference = MiniLmEncoder(model_dir, exact_gelu=True, onnxruntime=False)
+    assert (graph.backend, reference.backend) == ("onnxruntime", "numpy")
+    texts = ["ok", "where is my order", "I need to move my appointment to next Tuesday at half past three, please",
+             *REFERENCE_SENTENCES]
+    np.testing.assert_allclose(graph.encode_fresh(texts), reference.encode_fresh(texts), atol=2e-5)
+    emb = graph.encode(REFERENCE_SENTENCES)
+    np.testing.assert_allclose(emb @ emb.T, REFERENCE_SIMILARITY, atol=2e-4)
+
+
+def test_graph_refused_without_onnx_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No onnx package: a clear GraphUnavailable, which the encoder turns into the numpy path."""
+    import builtins
+
+    from ari_agent.conversation.nlu.encoder_graph import GraphUnavailable, build_graph
+
+    real_import = builtins.__import__
+
+    def no_onnx(name: str, *args: object, **kwargs: object) -> object:
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError("No module named 'onnx'")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    with pytest.raises(GraphUnavailable, match="onnx is not installed"):
+        build_graph({}, {"hidden_size": 384, "num_attention_heads": 12, "num_hidden_layers": 1})
+    model_dir = default_model_dir()
+    if model_dir is not None:
+        assert MiniLmEncoder(model_dir).backend == "numpy"
