@@ -72,6 +72,7 @@ from ari_agent.conversation.slots.times import spoken_time
 from ari_agent.conversation.slots.words import tokens
 from ari_agent.conversation.slots.yes_no import parse_yes_no, read_yes_no
 from ari_agent.conversation.templates import TemplateError, render
+from ari_agent.conversation.throttle import CallGuard, Throttle
 from ari_agent.integrations.idempotency import idempotency_key as integrations_idempotency_key
 from ari_agent.seam import (
     Action,
@@ -105,6 +106,9 @@ _NEGATED = re.compile(r"\bnot\s+(?:on\s+|at\s+|the\s+|for\s+)?[\w':]+", re.I)
 _CLOSING_WORDS = frozenset({*(w for p in CLOSING_PHRASES for w in tokens(p)), "but", "actually", "wait", "so",
                             "well", "oh", "um", "uh", "yes", "yeah", "and"})
 # Where a second request starts in an answer: "yes please, and also what are your hours".
+# "...instead", "forget that": the caller replaces the request in hand rather than asking something on the side.
+_REPLACES = re.compile(r"\b(?:instead|rather|forget (?:it|that|about)|never ?mind|scrap that|cancel (?:that|it)|"
+                       r"don'?t bother)\b", re.I)
 _SECOND_REQUEST = re.compile(r"[,.;]?\s+(?:and also|and then|and another thing|also|and|plus|oh and)\s+", re.I)
 
 
@@ -166,6 +170,7 @@ class ConversationEngine:
         today: date | None = None,
         now: datetime | None = None,
         idempotency_key: IdempotencyKeyFn | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.map = intent_map
         self.spec = intent_map.spec
@@ -175,12 +180,17 @@ class ConversationEngine:
         self.now = now
         self.today = today or (now.date() if now is not None else date.today())
         self.key_fn: IdempotencyKeyFn = idempotency_key or integrations_idempotency_key
+        # Limits across calls (conversation/throttle.py): brute force, enumeration, call floods. None: off.
+        self.guard: CallGuard | None = throttle.guard(call_id) if throttle is not None else None
         self.caller_id = ""
         self.task: Task | None = None
         self.last_intent: IntentDefinition | None = None
         self.pending_intents: list[str] = []
         self.pending_text = ""  # the request the pending intents were heard in (their slots come from it)
         self.last_task: Task | None = None  # the request last completed (a correction may reopen it)
+        # Requests put aside when the caller asked something on the side mid-way ("what are your hours?" at
+        # the date question): resumed, slots kept, once the side request is done.
+        self.suspended: list[Task] = []
         self.identity_filled: list[str] = []
         self.verified = "none"
         self.identity: dict[str, SlotValue] = {}
@@ -255,6 +265,9 @@ class ConversationEngine:
     def _on_start(self, event: CallStarted) -> list[Action]:
         self.started = True
         self.caller_id = event.caller_id
+        trip = self.guard.call_started(self.caller_id) if self.guard is not None else None
+        if trip is not None:
+            return self._transfer(trip.condition, detail=trip.detail)
         greeting = self._render_global(self.spec.greeting)
         return self._ask(Question("open", greeting, self._open_expectation(),
                                   timeout_s=self.spec.limits.silence_timeout_s), [])
@@ -387,6 +400,7 @@ class ConversationEngine:
         self.task = None
         self.last_task = None
         self.pending_intents = []
+        self.suspended = []
         return self._ask(Question("open", self.spec.prompts.start_over, self._open_expectation(),
                                   timeout_s=self.spec.limits.silence_timeout_s), [])
 
@@ -493,7 +507,14 @@ class ConversationEngine:
         return self._next_pending(said)
 
     def _next_pending(self, said: list[str]) -> list[Action]:
-        """Serve the next request the caller made in the same breath, else ask "anything else?"."""
+        """Go back to a request put aside for a side question, else serve the next request the caller
+        made in the same breath, else ask "anything else?"."""
+        if self.task is None and self.suspended:
+            task = self.suspended.pop()
+            self.task = task
+            self.last_intent = task.intent
+            self.notes.append(f"back to {task.intent.name}")
+            return self._advance([*said, self.spec.prompts.resume])
         while self.pending_intents:
             nxt = self.pending_intents.pop(0)
             if self.map.intent(nxt) is not None:
@@ -613,7 +634,7 @@ class ConversationEngine:
         if value is None:
             route = self.router.route(text)
             if self._is_digression(route, text):
-                return self._start_intent(route, text, [])
+                return self._digress(route, text)
             return self._retry("slot_unfilled")
         if q.kind == "slot" and self.task is not None and q.slot.type in _TOGETHER:
             self._fill_in_passing(self.task, text, skip=q.slot.name)
@@ -678,7 +699,7 @@ class ConversationEngine:
         if reading.reason in ("question", "other", "nothing"):
             route = self.router.route(text)
             if self._is_digression(route, text):
-                return self._start_intent(route, text, [])
+                return self._digress(route, text)
         self.notes.append(f"unclear answer to the confirmation of {tool} ({reading.reason}: '{text[:40]}')")
         return self._retry("confirmation_unclear", detail=f"{reading.reason}: '{text[:40]}'")
 
@@ -817,6 +838,17 @@ class ConversationEngine:
         current = self.task.intent.name if self.task else None
         return route.intent is not None and route.intent != current and (
             route.by == "pattern" or (route.confidence >= DIGRESSION_CONFIDENCE and len(tokens(text)) >= 3))
+
+    def _digress(self, route: Route, text: str) -> list[Action]:
+        """Serve what the caller asked on the side, and keep the request in hand (with its answers) to come
+        back to, unless the caller replaced it ("... instead", "forget that")."""
+        task = self.task
+        if task is not None and not _REPLACES.search(text):
+            assert route.intent is not None
+            self.suspended.append(task)
+            self.task = None
+            self.notes.append(f"{task.intent.name} put aside for {route.intent}")
+        return self._start_intent(route, text, [])
 
     def _retry(self, condition: Condition, *, detail: str = "") -> list[Action]:
         self.attempts += 1

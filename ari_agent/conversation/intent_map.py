@@ -240,6 +240,7 @@ class Prompts(_Model):
     silence: str = "Are you still there?"
     confirm_unclear: str = "Please answer yes or no."
     start_over: str = "Okay, let's start again. How can I help?"
+    resume: str = "Now, back to where we were."  # after a side question, before the request put aside
     kill_switch: str = "Please hold while I connect you with a colleague."
     after_hours: str = "Our team is away right now; I'll put you through to leave a message."
 

@@ -5,8 +5,9 @@ this 2-core machine, 80 % of an open turn's engine time). onnxruntime's kernels,
 (attention, skip layer-norm, bias-GELU) do the same forward pass in about a third of that (measured:
 CPU p50 9.3 -> 3.0 ms per utterance, embeddings equal to the numpy path's to cosine 0.999998). int8
 dynamic quantisation was faster still (1.2 ms) but moved embeddings to cosine 0.88: not used. The
-graph is built in memory at load time from the weights the numpy path uses (nothing downloaded, no exported model file to trust or ship);
-``onnx`` is needed only to write the graph. The numpy path stays the reference and the fallback.
+graph is built in memory at load time from the weights the numpy path uses (nothing downloaded, no
+exported model file to trust or ship); ``onnx`` is needed only to write the graph. The numpy path
+stays the reference and the fallback.
 
 The graph takes token ids, position ids and the additive attention bias, and returns the last hidden
 state; pooling and normalisation stay in numpy (cheap, shared with the reference path).

@@ -194,3 +194,33 @@ def test_a_yes_at_anything_else_asks_what_else(call: Callable[..., Call], text: 
     c = call({})
     c.say("what are your hours", text)
     assert c.said[-1] == "What else can I help you with?"
+
+
+def test_a_side_question_mid_request_is_answered_and_the_request_resumed(call: Callable[..., Call]) -> None:
+    """ "What are your hours?" at the date question: answered, then back to the date, answers kept."""
+    c = call(RESCHEDULE)
+    c.say("I need to move my appointment", "1001", "SW1A 1AA", "what are your opening hours")
+    assert any(s.startswith("We're open") for s in c.said)
+    assert c.said[-2:] == ["Now, back to where we were.", "What day would you like to move it to?"]
+    assert c.engine.state.phase == "slot" and c.engine.verified == "basic"
+    c.say("next friday at 10am", "yes")
+    assert c.calls("reschedule_appointment") == [
+        {"appointment_id": "A-100", "new_date": "2026-03-13", "new_time": "10:00"}]
+    assert len(c.calls("verify_identity")) == 1  # not asked again
+
+
+def test_a_side_question_at_the_confirmation_asks_for_consent_again(call: Callable[..., Call]) -> None:
+    c = call({**UNLOCK, "faq": {"topic": "address", "answer": "42 Harbour Street, Riverside."}})
+    c.say("I'm locked out of my account", "1002", "M1 1AE", "September thirtieth nineteen ninety")
+    c.say("hang on, where are you located")
+    assert c.calls("unlock_account") == []  # a side question is not consent
+    assert c.engine.state.phase == "confirm" and c.said[-2] == "Now, back to where we were."
+    c.say("yes")
+    assert c.calls("unlock_account") == [{"customer_id": "C-1002"}]
+
+
+def test_a_request_replaced_is_not_resumed(call: Callable[..., Call]) -> None:
+    c = call({**RESCHEDULE, "lookup_order": SHIPPED})
+    c.say("I need to move my appointment", "1001", "SW1A 1AA", "forget that, where's my order 4567 instead")
+    assert c.calls("lookup_order") == [{"order_number": "4567"}]
+    assert "Now, back to where we were." not in c.said and c.engine.state.phase == "anything_else"
