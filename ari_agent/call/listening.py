@@ -29,8 +29,11 @@ GAP_FILL_S = 0.06  # no frame for this long: the caller is silent, fill the gap
 
 class Listener:
     def __init__(self, endpointer: Endpointer, feed: RecognizerFeed, rules: TurnCompletion, call_log: CallLog,
-                 *, clock: Callable[[], float] = time.monotonic) -> None:
+                 *, clock: Callable[[], float] = time.monotonic, speculate_after_ms: int = 0) -> None:
+        """``speculate_after_ms``: a pause this long inside an utterance starts its final decode early
+        (engines that decode whole utterances; 0: never)."""
         self.ep = endpointer
+        self.speculate_after_ms = speculate_after_ms
         self.feed = feed
         self.rules = rules
         self.call_log = call_log
@@ -69,13 +72,14 @@ class Listener:
                 return Timeout("silence")
             if isinstance(ev, SpeechEnd):
                 timing = TurnTiming(speech_end=time.monotonic(), endpoint_wait_ms=self.media_ms - ev.end_ms)
-                transcript = await self.feed.finish(self.expect, ev.audio)
+                transcript = await self.feed.finish(self.expect, ev.audio, key=ev.end_ms)
                 timing.stt_final = time.monotonic()
                 timing.text = transcript.text
                 timings.append(timing)
                 self.transcripts.append(transcript)
                 self.call_log.add("heard", text=transcript.text, confidence=round(transcript.confidence, 2),
-                                  stt_ms=round(transcript.latency_ms), error=transcript.error)
+                                  stt_ms=round(transcript.latency_ms), error=transcript.error,
+                                  speculative=transcript.speculative)
                 return Utterance(transcript.text, transcript.confidence)
 
     # ------------------------------------------------------------------ the media clock
@@ -102,6 +106,10 @@ class Listener:
                 self.barge_in.set()
         elif self.ep.in_speech:
             self.feed.push(pcm)
+            if self.speculate_after_ms and self.ep.trailing_silence_ms == self.speculate_after_ms:
+                key = self.ep.voiced_until_ms
+                if key is not None:
+                    self.feed.speculate(key, self.ep.utterance_audio())
         if isinstance(ev, SpeechEnd):
             self.barge_in.clear()
         if ev is not None:

@@ -3,17 +3,24 @@
 Decoding starts at the speech onset (with the audio before it) and is fed in 100 ms batches in a
 worker thread; every partial result goes to the turn rules (``TurnCompletion.observe``) and is what
 the endpointer's ``completes`` check reads. All recogniser calls run in threads, one at a time.
+
+Engines that decode the utterance whole (whisper: :class:`SpeculativeRecognizer`) get the final decode
+started at the caller's first pause (``speculate``), while the endpointer still waits to be sure the turn
+is over; when the turn ends with nothing voiced after that pause, that result is the turn's, and the
+caller waits only for what is left of it. Speech after the pause makes it stale: it is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
 import numpy as np
 
 from ari_agent.media.pcm import Pcm
 from ari_agent.seam import Expectation
-from ari_agent.speech.recognizer import SpeechRecognizer, Transcript
+from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
 from ari_agent.speech.turn_completion import TurnCompletion
 
 BATCH_FRAMES = 5  # 100 ms of audio per feed
@@ -28,6 +35,10 @@ class RecognizerFeed:
         self._active = False
         self._buffer: list[Pcm] = []
         self._feeding: asyncio.Task[None] | None = None
+        self._spec_key: int | None = None
+        self._spec: asyncio.Task[Transcript] | None = None
+        self.speculations = 0  # started, for the call log and benchmarks
+        self.speculation_hits = 0
 
     @property
     def active(self) -> bool:
@@ -65,9 +76,39 @@ class RecognizerFeed:
         self.rules.observe(partial)
         self.partial = partial
 
-    async def finish(self, expect: Expectation, utterance: Pcm) -> Transcript:
+    def speculate(self, key: int, audio: Pcm) -> bool:
+        """The caller paused: start the final decode of ``audio`` (the utterance so far) now. ``key``
+        identifies the pause (the media time the caller was last voiced). One decode in flight at a time;
+        False when none was started (the engine streams, or one is still running)."""
+        rec = self.recognizer
+        if not self._active or not isinstance(rec, SpeculativeRecognizer) or key == self._spec_key:
+            return False
+        if self._spec is not None and not self._spec.done():
+            return False
+        self._spec_key = key
+        self._spec = asyncio.get_running_loop().create_task(asyncio.to_thread(rec.decode, audio))
+        self.speculations += 1
+        return True
+
+    async def finish(self, expect: Expectation, utterance: Pcm, key: int | None = None) -> Transcript:
         """The turn ended: decode what is left and return the final transcript. ``utterance`` (the
-        whole turn's audio) is decoded from scratch if decoding never started."""
+        whole turn's audio) is decoded from scratch if decoding never started. ``key``: the media time
+        the caller was last voiced; a decode started at a pause with the same key is the result."""
+        spec, spec_key = self._spec, self._spec_key
+        self._spec, self._spec_key = None, None
+        if spec is not None and key is not None and key == spec_key and self._active:
+            t0 = time.perf_counter()
+            transcript = await spec
+            if transcript.ok:  # a failed early decode: the turn is decoded again below
+                async with self._lock:
+                    rec = self.recognizer
+                    if isinstance(rec, SpeculativeRecognizer):
+                        await asyncio.to_thread(rec.discard)
+                    self._buffer = []
+                    self._active = False
+                self.speculation_hits += 1
+                return dataclasses.replace(transcript, latency_ms=(time.perf_counter() - t0) * 1000.0,
+                                           speculative=True)
         async with self._lock:
             if not self._active:
                 await asyncio.to_thread(self.recognizer.start, expect)

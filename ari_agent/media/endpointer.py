@@ -155,6 +155,17 @@ class Endpointer:
     def playing(self) -> bool:
         return self._playing
 
+    @property
+    def trailing_silence_ms(self) -> int:
+        """How long the caller has been silent inside the utterance under way (0 outside one)."""
+        return self._utt.gap_ms if self._state is _State.SPEECH and self._utt is not None else 0
+
+    @property
+    def voiced_until_ms(self) -> int | None:
+        """Media time at which the utterance under way was last voiced: the same value at the turn's end
+        means the caller said nothing more (what a decode started at a pause needs to stay valid)."""
+        return self._utt.last_voiced_end_ms if self._state is _State.SPEECH and self._utt is not None else None
+
     def set_playing(self, playing: bool) -> None:
         """The agent started (True) or stopped (False) playing a prompt: echo-aware onsets."""
         self._playing = playing

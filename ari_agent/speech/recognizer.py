@@ -28,7 +28,7 @@ import numpy.typing as npt
 from ari_agent.errors import AriAgentError
 from ari_agent.seam import Expectation
 
-__all__ = ["SpeechRecognizer", "SttError", "Transcript", "Word"]
+__all__ = ["SpeculativeRecognizer", "SpeechRecognizer", "SttError", "Transcript", "Word"]
 
 
 class SttError(AriAgentError):
@@ -54,6 +54,8 @@ class Transcript:
     """Audio the recogniser heard this turn."""
     engine: str = ""
     error: str | None = None
+    speculative: bool = False
+    """Decoded ahead, at a pause before the end of turn, and still valid when the turn ended."""
 
     @property
     def no_match(self) -> bool:
@@ -86,4 +88,18 @@ class SpeechRecognizer(Protocol):
 
     def close(self) -> None:
         """Free the recogniser's resources (the call ended)."""
+        ...
+
+
+@runtime_checkable
+class SpeculativeRecognizer(Protocol):
+    """An engine that decodes a whole utterance at once (whisper) can start the final decode at the first
+    pause, while the endpointer still waits to be sure the caller has finished (see ``call.recognition``)."""
+
+    def decode(self, pcm8k: npt.ArrayLike) -> Transcript:
+        """Decode exactly this audio as the current turn's final result (blocking; the turn goes on)."""
+        ...
+
+    def discard(self) -> None:
+        """End the current turn without decoding what was fed (a speculative result was used)."""
         ...

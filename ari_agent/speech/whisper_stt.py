@@ -324,6 +324,17 @@ class WhisperRecognizer:
             return Transcript(text="", engine=self.engine)
         return self.pool.transcribe(audio, self._prompt)
 
+    def decode(self, pcm8k: npt.ArrayLike) -> Transcript:
+        """This audio with the turn's prompt (:class:`SpeculativeRecognizer`: a decode started at a pause)."""
+        audio = as_pcm16(pcm8k, "recogniser input")
+        if audio.size == 0:
+            return Transcript(text="", engine=self.engine)
+        return self.pool.transcribe(audio, self._prompt)
+
+    def discard(self) -> None:
+        self._chunks = []
+        self._active = False
+
     def close(self) -> None:
         self._chunks = []
         self._active = False
