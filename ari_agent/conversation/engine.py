@@ -92,7 +92,10 @@ from ari_agent.seam import (
 )
 
 IdempotencyKeyFn = Callable[[str, str, Mapping[str, Any]], str]
-QuestionKind = Literal["open", "anything_else", "slot", "identity", "confirm", "none"]
+QuestionKind = Literal["open", "anything_else", "slot", "identity", "confirm", "read_back", "none"]
+# Answers read back when the recogniser was unsure of them: a digit or letter misheard is a wrong order or
+# account, where a misheard word in a request only costs a clarification.
+_READ_BACK_TYPES = frozenset({"digits", "letters"})
 _WEEKDAY_KEYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Errors of a verification tool that mean "no such person / details wrong", not "system down".
 _VERIFY_SOFT_ERRORS = frozenset({"not_found", "rejected"})
@@ -109,6 +112,14 @@ _CLOSING_WORDS = frozenset({*(w for p in CLOSING_PHRASES for w in tokens(p)), "b
 # "...instead", "forget that": the caller replaces the request in hand rather than asking something on the side.
 _REPLACES = re.compile(r"\b(?:instead|rather|forget (?:it|that|about)|never ?mind|scrap that|cancel (?:that|it)|"
                        r"don'?t bother)\b", re.I)
+# The caller asks on someone else's behalf: their identity and consent cannot be checked on this call.
+_THIRD_PARTY = re.compile(
+    r"\b(?:for|on behalf of)\s+(?:my|a|our)\s+(?:friend|husband|wife|partner|mum|mom|mother|dad|father|son|"
+    r"daughter|brother|sister|neighbou?r|colleague|boss|client|relative|gran|grandma|grandpa|grandmother|"
+    r"grandfather|aunt|uncle|cousin|flatmate|roommate|boyfriend|girlfriend)\b"
+    r"|\b(?:my\s+(?:friend|husband|wife|partner|mum|mom|mother|dad|father|son|daughter|brother|sister)(?:'s)?)"
+    r"\s+(?:is|has|account|order|appointment|can'?t|cannot|needs?|wants?)\b"
+    r"|\bsomeone else'?s\b|\bon (?:his|her|their) behalf\b|\b(?:his|her|their) account\b", re.I)
 _SECOND_REQUEST = re.compile(r"[,.;]?\s+(?:and also|and then|and another thing|also|and|plus|oh and)\s+", re.I)
 
 
@@ -197,6 +208,9 @@ class ConversationEngine:
         self.identity_data: dict[str, Any] = {}
         self.verify_attempts = 0
         self.pending: PendingCall | None = None
+        self.read_back: tuple[Question, SlotValue] | None = None  # an unsure answer, waiting for "is that right?"
+        self.offered_handoff = False  # the last answer offered a colleague
+        self.person_after = False  # the caller asked for a person once the request in hand is done
         self.question = Question("none", "", Expectation())
         self.prompt: list[str] = []  # what was said since the caller last spoke
         self.question_unheard = False
@@ -289,6 +303,11 @@ class ConversationEngine:
         command = detect_command(text)
         if self.pending is not None:  # a tool is running; the orchestrator plays its acknowledgement
             return self._on_command(command) if command in (Command.HUMAN, Command.GOODBYE) else []
+        yes_part = self._yes_then_person(text) if command is Command.HUMAN and self.question.kind == "confirm" \
+            else None
+        if yes_part is not None:  # "yes please, and can I talk to a person after": the write first, then the person
+            command, text = None, yes_part
+            self.person_after = True
         if command is not None and not (command is Command.GOODBYE and self.question.kind == "slot"
                                         and self.question.slot is not None
                                         and self.question.slot.type == "free_text"):
@@ -310,9 +329,11 @@ class ConversationEngine:
         if kind in ("open", "anything_else", "none"):
             return self._on_request(text)
         if kind in ("slot", "identity"):
-            return self._on_slot_answer(text)
+            return self._on_slot_answer(text, event.confidence)
         if kind == "confirm":
             return self._on_confirm_answer(text)
+        if kind == "read_back":
+            return self._on_read_back_answer(text, event.confidence)
         return []
 
     def _on_dtmf(self, event: Dtmf) -> list[Action]:
@@ -332,6 +353,15 @@ class ConversationEngine:
             if key in ("1", "2"):
                 return self._on_confirm_answer("yes" if key == "1" else "no")
             return self._retry("confirmation_unclear")
+        if q.kind == "read_back" and self.read_back is not None:
+            asked, _heard = self.read_back
+            keyed = parse_slot_dtmf(asked.slot, event.digits) if asked.slot is not None else None
+            if keyed is not None:  # the number itself, keyed in: exact, nothing to read back
+                self.read_back = None
+                return self._store(asked, keyed)
+            if event.digits[:1] in ("1", "2"):
+                return self._on_read_back_answer("yes" if event.digits[:1] == "1" else "no", 1.0)
+            return self._not_understood()
         if event.digits.startswith("0"):
             return self._transfer("caller_request", detail="pressed 0")
         return self._not_understood()
@@ -346,6 +376,10 @@ class ConversationEngine:
         task = self.task
         assert task is not None
         step = task.intent.steps[task.step]
+        trip = self.guard.lookup_result(self.caller_id, found=event.ok) \
+            if self.guard is not None and (event.ok or event.error == "not_found") else None
+        if trip is not None:  # before the answer: a locked-out caller hears nothing of the record
+            return self._transfer(trip.condition, detail=trip.detail)
         if not event.ok:
             self.notes.append(f"{pending.tool} failed: {event.error or 'error'}")
             return self._on_step_error(task, step, event.error or "error")
@@ -401,6 +435,8 @@ class ConversationEngine:
         self.last_task = None
         self.pending_intents = []
         self.suspended = []
+        self.read_back = None
+        self.person_after = False
         return self._ask(Question("open", self.spec.prompts.start_over, self._open_expectation(),
                                   timeout_s=self.spec.limits.silence_timeout_s), [])
 
@@ -420,6 +456,8 @@ class ConversationEngine:
             route = self.router.route(text)  # classified only when it is not a goodbye (5-20 ms)
             if route.intent is not None:
                 return self._start_intent(route, text, [])
+            if answer is True and self.offered_handoff:  # "a colleague can look into it" - "yes please"
+                return self._transfer("caller_request", detail="accepted the offer of a colleague")
             if answer is True:
                 return self._ask(Question("open", self.spec.prompts.what_else, self._open_expectation(),
                                           timeout_s=self.spec.limits.silence_timeout_s), [])
@@ -447,12 +485,16 @@ class ConversationEngine:
         self.task = Task(intent)
         self.last_intent = intent
         self.no_matches = 0
+        self.offered_handoff = False
         self.pending_intents = [n for n in route.also_mentioned if n != intent.name]
         if self.pending_intents and text:
             self.pending_text = text
         if self.policy.must_hand_off(intent):
             condition: Condition = "restricted" if intent.restricted else "caller_request"
             return self._transfer(condition, say=intent.responses.handoff)
+        if intent.verification != "none" and _THIRD_PARTY.search(text):
+            self.notes.append(f"{intent.name} asked on someone else's behalf")
+            return self._transfer("third_party", say=self.spec.prompts.third_party)
         excluded = self._intent_exclusion(intent)
         if excluded is not None:
             return self._transfer(excluded[0], detail=excluded[1])
@@ -509,6 +551,9 @@ class ConversationEngine:
     def _next_pending(self, said: list[str]) -> list[Action]:
         """Go back to a request put aside for a side question, else serve the next request the caller
         made in the same breath, else ask "anything else?"."""
+        if self.task is None and self.person_after:
+            self.person_after = False
+            return [*(Say(s) for s in said), *self._transfer("caller_request", detail="asked for a person after")]
         if self.task is None and self.suspended:
             task = self.suspended.pop()
             self.task = task
@@ -546,6 +591,9 @@ class ConversationEngine:
                                                 confirmed=False)
         if violation is not None:
             return self._transfer("policy", detail=violation.detail)
+        trip = self.guard.before_verification(self.caller_id, args) if self.guard is not None else None
+        if trip is not None:
+            return self._transfer(trip.condition, detail=trip.detail)
         call = self._tool_call(verification.tool, args, self.task.intent)
         self.pending = PendingCall(call.call_id, verification.tool, "verify", level)
         return [*(Say(s) for s in said), call]
@@ -566,6 +614,9 @@ class ConversationEngine:
             return self._advance([])
         self.verify_attempts += 1
         self.notes.append(f"identity not verified (attempt {self.verify_attempts})")
+        trip = self.guard.verification_failed(self.caller_id) if self.guard is not None else None
+        if trip is not None:
+            return self._transfer(trip.condition, detail=trip.detail)
         if self.verify_attempts >= verification.attempts:
             return self._transfer("verification_failed", detail=f"{self.verify_attempts} attempts")
         self.identity.clear()
@@ -622,7 +673,7 @@ class ConversationEngine:
                             timeout_s=self._slot_timeout(slot))
         return self._ask(question, said)
 
-    def _on_slot_answer(self, text: str) -> list[Action]:
+    def _on_slot_answer(self, text: str, confidence: float = 1.0) -> list[Action]:
         q = self.question
         assert q.slot is not None
         answer, also = self._split_second_request(text)
@@ -638,7 +689,45 @@ class ConversationEngine:
             return self._retry("slot_unfilled")
         if q.kind == "slot" and self.task is not None and q.slot.type in _TOGETHER:
             self._fill_in_passing(self.task, text, skip=q.slot.name)
+        if q.slot.type in _READ_BACK_TYPES and confidence < self.spec.limits.read_back_below:
+            return self._ask_read_back(q, value)
         return self._store(q, value)
+
+    def _ask_read_back(self, asked: Question, value: SlotValue) -> list[Action]:
+        """ "I have 1 2 3 4. Is that right?": the recogniser was unsure of a number or code."""
+        assert asked.slot is not None
+        self.read_back = (asked, value)
+        self.notes.append(f"read back {asked.slot.name}={value.value} (recognition unsure)")
+        question = Question("read_back", f"I have {value.spoken}. Is that right?",
+                            Expectation(kind="yes_no", slot=asked.slot.name, dtmf=True), asked.slot,
+                            timeout_s=self.spec.limits.silence_timeout_s)
+        return self._ask(question, [], count=False)
+
+    def _on_read_back_answer(self, text: str, confidence: float) -> list[Action]:
+        """Yes: the answer stands. A new value ("no, four five six eight"): that is the answer (read back
+        again if it was heard unsure too). No: the question is asked again. Unclear: once more, then as no."""
+        assert self.read_back is not None
+        asked, heard = self.read_back
+        assert asked.slot is not None
+        reading = read_yes_no(text, self.question.text)
+        if reading.yes:
+            self.read_back = None
+            return self._store(asked, heard)
+        corrected = parse_slot(asked.slot, _NEGATED.sub(" ", text), today=self.today,
+                               date_order=self.spec.date_order, postcode=self.spec.locale.postcode)
+        if corrected is not None and corrected != heard:
+            self.read_back = None
+            self.notes.append(f"caller corrected the read-back of {asked.slot.name}")
+            if confidence < self.spec.limits.read_back_below:
+                return self._ask_read_back(asked, corrected)
+            return self._store(asked, corrected)
+        if reading.no or self.attempts >= 1:
+            self.read_back = None
+            self.notes.append(f"read-back of {asked.slot.name} refused: asked again")
+            self.question = asked
+            return self._retry("slot_unfilled")
+        self.attempts += 1
+        return self._ask(self.question, [self.spec.prompts.confirm_unclear], count=False)
 
     def _fill_in_passing(self, task: Task, text: str, *, skip: str) -> None:
         """The other empty slots an answer also gave: "next Tuesday at half three" is a date and a time."""
@@ -702,6 +791,16 @@ class ConversationEngine:
                 return self._digress(route, text)
         self.notes.append(f"unclear answer to the confirmation of {tool} ({reading.reason}: '{text[:40]}')")
         return self._retry("confirmation_unclear", detail=f"{reading.reason}: '{text[:40]}'")
+
+    def _yes_then_person(self, text: str) -> str | None:
+        """The yes of "yes please, and can I talk to someone after" (a clear yes, then a request for a
+        person), or None."""
+        match = _SECOND_REQUEST.search(text)
+        if match is None or match.start() == 0:
+            return None
+        answer, tail = text[: match.start()], text[match.end():]
+        return answer if read_yes_no(answer, self.question.text).yes and detect_command(tail) is Command.HUMAN \
+            else None
 
     def _split_second_request(self, text: str) -> tuple[str, str | None]:
         """("yes please", "what are your hours") from "yes please, and also what are your hours": the
@@ -841,14 +940,19 @@ class ConversationEngine:
 
     def _digress(self, route: Route, text: str) -> list[Action]:
         """Serve what the caller asked on the side, and keep the request in hand (with its answers) to come
-        back to, unless the caller replaced it ("... instead", "forget that")."""
+        back to, unless the caller replaced it ("... instead", "forget that") or the new request is itself
+        a change (confirming the appointment instead of moving it is a switch, not a side question)."""
         task = self.task
-        if task is not None and not _REPLACES.search(text):
+        side = self.map.intent(route.intent) if route.intent is not None else None
+        if task is not None and side is not None and not _REPLACES.search(text) and not self._writes(side):
             assert route.intent is not None
             self.suspended.append(task)
             self.task = None
             self.notes.append(f"{task.intent.name} put aside for {route.intent}")
         return self._start_intent(route, text, [])
+
+    def _writes(self, intent: IntentDefinition) -> bool:
+        return any(self.map.tools[s.tool].write for s in intent.steps if s.tool in self.map.tools)
 
     def _retry(self, condition: Condition, *, detail: str = "") -> list[Action]:
         self.attempts += 1
@@ -943,6 +1047,7 @@ class ConversationEngine:
             if all(_matches(task.results.get(f), want) for f, want in variant.when.items()):
                 text = self._render(variant.say, task, speech=True)
                 if text is not None:
+                    self.offered_handoff = variant.offer_handoff
                     return text
         return None
 

@@ -26,6 +26,7 @@ DEFAULT_REASONS: dict[str, str] = {
     "kill_switch": "automation is switched off (transfer-only mode)",
     "policy": "a policy check stopped an action",
     "after_hours": "the request cannot be handled outside business hours",
+    "third_party": "the caller asked on someone else's behalf",
 }
 
 

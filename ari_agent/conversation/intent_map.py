@@ -43,7 +43,7 @@ VERIFICATION_RANK: dict[str, int] = {"none": 0, "basic": 1, "strong": 2}
 Condition = Literal[
     "caller_request", "no_match", "silence", "slot_unfilled", "verification_failed", "tool_error",
     "output_contract", "confirmation_unclear", "restricted", "exclusion", "max_turns", "max_duration",
-    "kill_switch", "policy", "after_hours",
+    "kill_switch", "policy", "after_hours", "third_party",
 ]
 ExclusionCondition = Literal["anonymous_caller", "after_hours", "low_confidence"]
 # Tool error codes that are answers for the caller rather than failures (integrations/outcomes.py).
@@ -151,6 +151,8 @@ class AnswerVariant(_Model):
 
     when: dict[str, str | bool | list[str]] = {}
     say: str = Field(min_length=1)
+    # The answer offers a person ("a colleague can look into it"): a plain yes at "anything else?" takes it.
+    offer_handoff: bool = False
 
 
 class ResponsesSpec(_Model):
@@ -228,6 +230,9 @@ class Limits(_Model):
     silence_timeout_s: float = Field(6.0, gt=0, le=60)
     digits_timeout_s: float = Field(8.0, gt=0, le=60)
     min_confidence: float = Field(0.0, ge=0, le=1)  # recogniser confidence below this = not heard
+    # A number or code (digits, letters slots) heard with less confidence than this is read back ("I have
+    # 1 2 3 4. Is that right?") before it is used; keyed-in answers never are. 0: never read back.
+    read_back_below: float = Field(0.0, ge=0, le=1)
 
 
 class Prompts(_Model):
@@ -240,7 +245,9 @@ class Prompts(_Model):
     silence: str = "Are you still there?"
     confirm_unclear: str = "Please answer yes or no."
     start_over: str = "Okay, let's start again. How can I help?"
-    resume: str = "Now, back to where we were."  # after a side question, before the request put aside
+    resume: str = "Now, back to where we were."
+    third_party: str = ("I can only help account holders with that on this line, so let me connect you with a "
+                        "colleague who can.")  # after a side question, before the request put aside
     kill_switch: str = "Please hold while I connect you with a colleague."
     after_hours: str = "Our team is away right now; I'll put you through to leave a message."
 

@@ -1,5 +1,11 @@
 """Which intent an utterance asks for: the map's regular-expression ``patterns`` first (exact,
-business-owned overrides), then the classifier (which also decides out of scope)."""
+business-owned overrides), then the classifier (which also decides out of scope).
+
+Two guards around the classifier, because similarity is blind to them: a request the caller negates
+("I don't want to reschedule") is not asked for, and a change the map cannot make is not answered by an
+intent that only reads ("cancel my order 4567" is not an order status; "change my address" is not the
+store's address): an intent without a write step whose own phrasings never use the caller's change verb
+is out of scope for that utterance, so the caller is clarified or handed to a person."""
 
 from __future__ import annotations
 
@@ -8,7 +14,16 @@ from dataclasses import dataclass
 
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.conversation.nlu import IntentClassifier
-from ari_agent.conversation.slots.words import joined
+from ari_agent.conversation.slots.words import joined, tokens
+
+# A clause in which the caller says they do not want something.
+_NEGATED_WANT = re.compile(
+    r"\b(?:do\s*n[o']?t|dont|did\s*n[o']?t|never|not|no\s+need\s+to)\s+(?:really\s+)?(?:want|need|wish|mean|trying)\b",
+    re.I)
+_CLAUSES = re.compile(r"[,.;!?]+|\s+but\s+", re.I)
+# Verbs of a change to the caller's own record or order.
+CHANGE_VERBS = frozenset({"cancel", "change", "update", "close", "delete", "remove", "stop", "amend", "edit",
+                          "modify", "alter", "terminate", "replace"})
 
 
 @dataclass(frozen=True)
@@ -26,13 +41,35 @@ class IntentRouter:
         self.patterns = [
             (i.name, re.compile(p, re.IGNORECASE)) for i in intent_map.intents if i.enabled for p in i.patterns
         ]
+        # The change verbs each read-only intent's own phrasings use (none for most).
+        self.read_only_verbs: dict[str, frozenset[str]] = {}
+        for i in intent_map.intents:
+            if any(intent_map.tools[s.tool].write for s in i.steps if s.tool in intent_map.tools):
+                continue
+            words = {w for phrase in (*i.examples, *i.keywords) for w in tokens(phrase)}
+            self.read_only_verbs[i.name] = frozenset(words & CHANGE_VERBS)
 
     def route(self, text: str) -> Route:
-        norm = joined(text)
+        wanted = _without_negated_wants(text)
+        if not wanted:
+            return Route(None, 0.0, by="negated")
+        norm = joined(wanted)
         for name, pattern in self.patterns:
-            if pattern.search(text) or pattern.search(norm):
+            if pattern.search(wanted) or pattern.search(norm):
                 return Route(name, 1.0, by="pattern")
-        c = self.classifier.classify(text)
+        c = self.classifier.classify(wanted)
         intent = c.intent if c.intent in self.enabled else None
+        if intent is not None and intent in self.read_only_verbs:
+            asked = set(tokens(wanted)) & CHANGE_VERBS
+            if asked and not asked & self.read_only_verbs[intent]:
+                return Route(None, 0.0, by="unsupported change")
         also = tuple(n for n in c.also_mentioned if n in self.enabled and n != intent)
         return Route(intent, c.confidence if intent else 0.0, also)
+
+
+def _without_negated_wants(text: str) -> str:
+    """The text without the clauses that say what the caller does not want ("" when that is all)."""
+    if not _NEGATED_WANT.search(text):
+        return text
+    kept = [c.strip() for c in _CLAUSES.split(text) if c.strip() and not _NEGATED_WANT.search(c)]
+    return ", ".join(kept)

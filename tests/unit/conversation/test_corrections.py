@@ -5,11 +5,13 @@ replacing what it names at any question, a second request kept for later, "go ba
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from ari_agent.conversation.engine import ConversationEngine
-from ari_agent.seam import Action, CallStarted, CallTool, Event, Say, ToolResult, Transfer, Utterance
+from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
+from ari_agent.seam import Action, CallStarted, CallTool, Dtmf, Event, Say, ToolResult, Transfer, Utterance
 
 APPOINTMENT = {"appointment_id": "A-100", "customer_id": "C-1001", "date": "2026-03-07",
                "description": "Boiler service", "status": "booked", "time": "10:30:00"}
@@ -224,3 +226,54 @@ def test_a_request_replaced_is_not_resumed(call: Callable[..., Call]) -> None:
     c.say("I need to move my appointment", "1001", "SW1A 1AA", "forget that, where's my order 4567 instead")
     assert c.calls("lookup_order") == [{"order_number": "4567"}]
     assert "Now, back to where we were." not in c.said and c.engine.state.phase == "anything_else"
+
+
+@pytest.fixture
+def unsure_map(tmp_path: Path) -> IntentMap:
+    """The demo map with read-back on: numbers and codes heard with confidence < 0.7 are read back."""
+    text = DEMO_MAP_PATH.read_text(encoding="utf-8").replace("limits:\n", "limits:\n  read_back_below: 0.7\n", 1)
+    path = tmp_path / "map.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_intent_map(path)
+
+
+def _heard(c: Call, text: str, confidence: float) -> list[Action]:
+    return c.handle(Utterance(text, confidence))
+
+
+def test_an_unsure_number_is_read_back_and_used_on_yes(make_engine: Callable[..., ConversationEngine],
+                                                       unsure_map: IntentMap) -> None:
+    c = Call(make_engine(intent_map=unsure_map), {"lookup_order": SHIPPED})
+    c.say("where's my order")
+    _heard(c, "it's one two three four", 0.42)
+    assert c.said[-1] == "I have 1 2 3 4. Is that right?" and c.calls("lookup_order") == []
+    c.say("yes")
+    assert c.calls("lookup_order") == [{"order_number": "1234"}]
+
+
+def test_a_read_back_corrected_by_the_caller(make_engine: Callable[..., ConversationEngine],
+                                             unsure_map: IntentMap) -> None:
+    c = Call(make_engine(intent_map=unsure_map), {"lookup_order": SHIPPED})
+    c.say("where's my order")
+    _heard(c, "one two three four", 0.4)
+    _heard(c, "no, four five six eight", 0.95)
+    assert c.calls("lookup_order") == [{"order_number": "4568"}]
+    # a plain no asks the question again; nothing is looked up on a number the caller refused
+    c2 = Call(make_engine(intent_map=unsure_map), {"lookup_order": SHIPPED})
+    c2.say("where's my order")
+    _heard(c2, "one two three four", 0.4)
+    c2.say("no")
+    assert c2.calls("lookup_order") == [] and c2.engine.state.phase == "slot"
+
+
+def test_confident_or_keyed_answers_are_not_read_back(make_engine: Callable[..., ConversationEngine],
+                                                      unsure_map: IntentMap) -> None:
+    c = Call(make_engine(intent_map=unsure_map), {"lookup_order": SHIPPED})
+    c.say("where's my order")
+    _heard(c, "four five six seven", 0.93)
+    assert c.calls("lookup_order") == [{"order_number": "4567"}]
+    c2 = Call(make_engine(intent_map=unsure_map), {"lookup_order": SHIPPED})
+    c2.say("where's my order")
+    _heard(c2, "one two three four", 0.3)
+    c2.handle(Dtmf("4567"))  # at the read-back the caller keys the number in: exact, used as is
+    assert c2.calls("lookup_order") == [{"order_number": "4567"}]
