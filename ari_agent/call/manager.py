@@ -1,4 +1,9 @@
-"""Routes ARI events to per-call sessions: one task per call, nothing left behind when it ends."""
+"""Routes ARI events to per-call sessions: one task per call, nothing left behind when it ends.
+
+It also keeps callers out of dead air when this process fails or stops (docs/runbook.md): on every
+connect it cleans up what a dead predecessor left in Asterisk (call/sweep.py), it renews each served
+channel's dialplan lease so Asterisk moves the caller to a queue if this process stops renewing it,
+and on drain it sends new callers to the queue and hands off the calls still up at the deadline."""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ import collections
 import contextlib
 import functools
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 
+from ari_agent.call.orphans import CleanupPlan
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
+from ari_agent.call.sweep import CALL_ID_VARIABLE, LEASE_VARIABLE, quietly, send_unserved, sweep_orphans
 from ari_agent.config import Config
-from ari_agent.metrics import ARI_RECONNECTS
+from ari_agent.metrics import ARI_RECONNECTS, DRAINING
 from ari_agent.telephony.ari import AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.event_stream import AriEventStream
 from ari_agent.telephony.events import AriEvent, StasisStart, channel_of
@@ -21,6 +29,7 @@ from ari_agent.telephony.rtp_transport import PacingTicker
 log = logging.getLogger(__name__)
 
 MEDIA_SUFFIX = "-media"
+RECLAIMED_MEMORY_S = 120.0
 
 
 class CallManager:
@@ -49,6 +58,15 @@ class CallManager:
         self.on_close: list[Callable[[], Awaitable[None]]] = []
         self.calls_started = 0
         self.events_seen = 0
+        # Lifecycle (docs/runbook.md): draining = no new calls; reclaimed = callers this process sent to
+        # the queue without serving them (a late StasisStart for one of them must not start a session).
+        self.draining = False
+        self.last_cleanup: CleanupPlan | None = None
+        self.cleanups: list[CleanupPlan] = []  # every non-empty cleanup, for tests and benches
+        self.reconciled = asyncio.Event()  # set after each connect's cleanup has run
+        self._reclaimed: dict[str, float] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._hurry = asyncio.Event()
 
     # ------------------------------------------------------------------ main loop
     async def run(self) -> None:
@@ -58,6 +76,7 @@ class CallManager:
             initial_backoff_s=self.cfg.ari.reconnect_initial_s, max_backoff_s=self.cfg.ari.reconnect_max_s,
             on_connect=self._on_connect,
         )
+        lease = self._spawn(self._lease_loop(), "channel-lease")
         try:
             async for event in self.stream.events():
                 self.events_seen += 1
@@ -67,7 +86,16 @@ class CallManager:
                 except Exception:  # one bad event must not stop the service
                     log.exception("error dispatching ARI event %s", event.type)
         finally:
+            lease.cancel()
             self.stream.close()
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether this agent should be sent calls now, and why not (``/readyz``)."""
+        if self.draining:
+            return False, "draining"
+        if self.stream is None or not self.stream.connected.is_set():
+            return False, "ari_disconnected"
+        return True, "ready"
 
     def dispatch(self, event: AriEvent) -> None:
         cid = channel_of(event)
@@ -80,6 +108,12 @@ class CallManager:
             if event.channel.id.endswith(MEDIA_SUFFIX):
                 # A media channel nobody waits for (e.g. left over from before a restart): release it.
                 self._spawn_cleanup(event.channel.id)
+                return
+            if event.channel.id in self._reclaimed:
+                return  # already sent to the queue by the connect cleanup; it is leaving Stasis
+            if self.draining:
+                # Stopping: new callers go straight to a human (the caller never hears a dead agent).
+                self._spawn_handoff(event.channel.id, "draining")
                 return
             self._start_call(event)
             return
@@ -104,15 +138,19 @@ class CallManager:
         task = asyncio.get_running_loop().create_task(session.run(), name=f"session-{call_id}")
         self.tasks.add(task)
         task.add_done_callback(functools.partial(self._session_done, session))
+        self._spawn(self._claim(event.channel.id, call_id), f"lease-{call_id}")
 
     async def _expect_channel(self, channel_id: str, session: CallSession) -> StasisStart:
         fut: asyncio.Future[StasisStart] = asyncio.get_running_loop().create_future()
         self._expected[channel_id] = fut
         self._routes[channel_id] = session
         try:
-            return await fut
+            started = await fut
         finally:
             self._expected.pop(channel_id, None)
+        # Our own media channel gets the lease too: with this process gone, it hangs itself up.
+        self._spawn(self._renew([channel_id]), f"lease-{channel_id}")
+        return started
 
     def _session_done(self, session: CallSession, task: asyncio.Task[CallOutcome]) -> None:
         self.tasks.discard(task)
@@ -130,20 +168,116 @@ class CallManager:
 
         asyncio.get_running_loop().create_task(cleanup(), name=f"cleanup-{channel_id}")
 
+    def _spawn(self, coro: Awaitable[object], name: str) -> asyncio.Task[None]:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.get_running_loop().create_task(run(), name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _spawn_handoff(self, channel_id: str, reason: str) -> None:
+        self._remember_reclaimed(channel_id)
+        self._spawn(send_unserved(self.ari, self.cfg, channel_id, reason, {}), f"handoff-{channel_id}")
+
+    def _remember_reclaimed(self, channel_id: str) -> None:
+        now = asyncio.get_running_loop().time()
+        for cid in [c for c, t in self._reclaimed.items() if now - t > RECLAIMED_MEMORY_S]:
+            del self._reclaimed[cid]
+        self._reclaimed[channel_id] = now
+
+    # ------------------------------------------------------------------ dead man's switch
+    async def _claim(self, channel_id: str, call_id: str) -> None:
+        """A new caller: mark it with the call id (its context after a restart) and renew its lease."""
+        await quietly(self.ari.set_variable(channel_id, CALL_ID_VARIABLE, call_id))
+        await self._renew([channel_id])
+
+    async def _renew(self, channel_ids: list[str]) -> None:
+        value = str(math.ceil(self.cfg.lifecycle.channel_lease_s))
+        await asyncio.gather(*(quietly(self.ari.set_variable(cid, LEASE_VARIABLE, value))
+                               for cid in channel_ids))
+
+    async def _lease_loop(self) -> None:
+        """Renew every served channel's lease at a third of its length: while this process lives and its
+        loop turns, no lease comes within two thirds of running out."""
+        period = self.cfg.lifecycle.channel_lease_s / 3
+        while True:
+            await asyncio.sleep(period)
+            if self._routes:
+                await self._renew(list(self._routes))
+
+    # ------------------------------------------------------------------ (re)connect
     def _on_connect(self) -> None:
         ARI_RECONNECTS.inc()
-        if self.sessions:
-            asyncio.get_running_loop().create_task(self._reconcile(), name="reconcile-after-reconnect")
+        self.reconciled.clear()
+        self._spawn(self._reconcile(), "reconcile-after-connect")
 
     async def _reconcile(self) -> None:
-        """After a reconnect, events may have been missed: end sessions whose caller is gone."""
-        for session in list(self.sessions.values()):
+        """After every connect: end sessions whose caller went while we were away (events were missed),
+        then clean up what a previous process of this app left in Asterisk (docs/runbook.md)."""
+        try:
+            for session in list(self.sessions.values()):
+                try:
+                    await self.ari.get_channel(session.caller.id)
+                except AriNotFound:
+                    session.caller_gone.set()
+                except (AriError, AriUnreachable) as exc:
+                    log.warning("reconcile: %s", exc)
             try:
-                await self.ari.get_channel(session.caller.id)
-            except AriNotFound:
-                session.caller_gone.set()
+                await self.clean_up_orphans()
             except (AriError, AriUnreachable) as exc:
-                log.warning("reconcile: %s", exc)
+                log.error("reconcile: cannot list channels/bridges (%s); the dialplan lease still moves "
+                          "unserved callers to the queue", exc)
+        finally:
+            self.reconciled.set()
+
+    async def clean_up_orphans(self) -> CleanupPlan:
+        """Hand unserved callers of our app to the queue (reason ``agent_restart``), hang up our leftover
+        media channels, destroy our bridges that no session owns (call/sweep.py)."""
+        plan = await sweep_orphans(
+            self.ari, self.cfg,
+            served=lambda: (list(self._routes), [s.media.bridge_id for s in self.sessions.values()]),
+            on_reclaim=self._remember_reclaimed)
+        self.last_cleanup = plan
+        if not plan.is_empty():
+            self.cleanups.append(plan)
+        return plan
+
+    # ------------------------------------------------------------------ drain
+    def start_drain(self) -> None:
+        """Take no new calls (they go to the queue, reason ``draining``); ``/readyz`` turns false."""
+        if not self.draining:
+            self.draining = True
+            DRAINING.set(1)
+            log.warning("draining: new calls go to %s; %d call(s) in progress may finish",
+                        self.cfg.agent.handoff_extension, len(self.sessions))
+
+    def hurry(self) -> None:
+        """End the drain's wait now (a second SIGTERM/SIGINT): calls still up are handed off."""
+        self._hurry.set()
+
+    async def drain(self, deadline_s: float) -> int:
+        """Drain: calls in progress may finish within ``deadline_s``; those still up then are handed to
+        the queue (reason ``drain_deadline``). Returns how many were handed off at the deadline."""
+        self.start_drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        try:
+            while self.tasks and not hurry.done() and (left := deadline - loop.time()) > 0:
+                await asyncio.wait({*self.tasks, hurry}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurry.cancel()
+        remaining = [s for s in self.sessions.values() if not s.caller_gone.is_set()]
+        if remaining:
+            log.warning("drain deadline: handing %d call(s) in progress to %s", len(remaining),
+                        self.cfg.agent.handoff_extension)
+            await asyncio.gather(*(s.handoff(self.cfg.agent.handoff_extension, "drain_deadline")
+                                   for s in remaining))
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=5.0)
+        return len(remaining)
 
     # ------------------------------------------------------------------ shutdown
     async def wait_idle(self, timeout_s: float = 30.0) -> None:
@@ -151,6 +285,8 @@ class CallManager:
             await asyncio.wait(set(self.tasks), timeout=timeout_s)
 
     async def close(self) -> None:
+        for bg in list(self._background):
+            bg.cancel()
         for task in list(self.tasks):
             task.cancel()
         for task in list(self.tasks):

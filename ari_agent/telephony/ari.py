@@ -148,6 +148,10 @@ class AriClient:
     async def applications(self) -> list[dict[str, Any]]:
         return list(await self.request("GET", "/applications"))
 
+    async def application(self, name: str) -> dict[str, Any]:
+        """One application: what it is subscribed to (``channel_ids``, ``bridge_ids``, ...)."""
+        return dict(await self.request("GET", f"/applications/{quote(name)}"))
+
     # ------------------------------------------------------------------ channels
     async def list_channels(self) -> list[dict[str, Any]]:
         return list(await self.request("GET", "/channels"))
