@@ -15,17 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from ari_agent.config import load_config
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, load_intent_map
 from ari_agent.errors import AriAgentError, MediaError
-from ari_agent.media.pcm import SAMPLES_PER_FRAME, wav_to_line_rate
+from ari_agent.media.pcm import wav_to_line_rate
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SpeechRecognizer
 from ari_agent.speech.stt import create_recognizer
+from ari_agent.speech.utterance import recognise_utterance
 
 KINDS = ("open", "yes_no", "digits", "number", "date", "time", "letters", "free_text")
 
@@ -98,15 +98,9 @@ def transcribe_one(recognizer: SpeechRecognizer, expect: Expectation, path: Path
         line["error"] = str(exc)
         return line
     line["audio_ms"] = pcm.size // 8
-    started = time.perf_counter()
-    recognizer.start(expect)
-    for i in range(0, pcm.size, SAMPLES_PER_FRAME):
-        recognizer.feed(pcm[i:i + SAMPLES_PER_FRAME])
-    t0 = time.perf_counter()
-    result = recognizer.finish()
-    done = time.perf_counter()
-    decode_ms = (done - started) * 1000
+    got = recognise_utterance(recognizer, expect, pcm)
+    result, decode_ms = got.transcript, got.decode_ms
     line.update(text=result.text, confidence=round(result.confidence, 3), engine=result.engine or recognizer.engine,
-                finish_ms=round((done - t0) * 1000, 1), decode_ms=round(decode_ms, 1),
+                finish_ms=round(got.finish_ms, 1), decode_ms=round(decode_ms, 1),
                 rtf=round(decode_ms / line["audio_ms"], 4) if line["audio_ms"] else None, error=result.error)
     return line

@@ -285,7 +285,7 @@ def prompt_for(expect: Expectation) -> str | None:
     if expect.kind == "yes_no":
         return "Yes. No."
     if expect.kind == "digits":
-        return "4 5 6 7. 1 2 3 4."
+        return "It's 4 0 5 7. 1 2 3 4."  # "oh" for zero, a carrier first (measured: docs/speech-bench.md)
     return None
 
 

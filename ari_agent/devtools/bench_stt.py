@@ -1,0 +1,458 @@
+"""``ari-agent bench stt``: which recogniser to use per turn kind, measured on the generated phone test set.
+
+Each utterance of :mod:`~ari_agent.devtools.phone_set` (caller voices, G.711, line noise, packet loss) is
+recognised the way a call does it (:func:`~ari_agent.speech.utterance.recognise_utterance`: the turn's
+Expectation, 20 ms frames, ``finish``) and the transcript is judged the way the conversation engine
+would read it:
+
+- open / out_of_scope: the demo map's router (patterns, then the real classifier); right when the
+  intent matches, and an out-of-scope request is right only when no intent is taken (handed off);
+- digits: the ``customer_number`` slot parser (exactly 4 digits); postcode: the ``postcode`` slot
+  (UK shape, the map's ``locale.postcode``); yes_no: ``read_yes_no``'s verdict (yes / no / unclear),
+  with every non-yes answer *heard as yes* counted apart (the dangerous error: it consents for the
+  caller); date / time: the slot parsers' value against ``today`` of the set.
+
+Engines: ``pocketsphinx`` (in process, the turn's grammar or domain LM), ``whisper`` (the worker pool
+on the prepared ggml model, prompted per expectation) + the same parsers, ``both`` (both run on the
+turn; see :func:`combine`), and always ``text``: the reference text through the same parsers, no
+recogniser (the ceiling: what the parsers and the classifier make of perfect hearing).
+
+Figures per kind x engine: accuracy, WER (lower-cased, punctuation dropped, numerals spelt digit by
+digit, fillers "uh"/"um"/"er" dropped on both sides), latency p50/p95 of ``finish`` (the wait after
+the audio ended; pocketsphinx decodes while the caller speaks), and CPU seconds per second of audio:
+this process's ``time.process_time()`` around the decode plus the whisper worker's on-CPU time
+(``/proc/PID/schedstat``), so it holds when others load the machine; wall latencies do not.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+from ari_agent.config import PocketsphinxSettings
+from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, SlotSpec, load_intent_map
+from ari_agent.conversation.routing import IntentRouter
+from ari_agent.conversation.slots import parse_slot
+from ari_agent.conversation.slots.yes_no import read_yes_no
+from ari_agent.devtools.phone_set import DEFAULT_CACHE, KINDS, PhoneItem, PhoneUtterance, Renderer, load_phone_set
+from ari_agent.media.pcm import Pcm
+from ari_agent.seam import Expectation
+from ari_agent.speech.grammar_lm import words_of
+from ari_agent.speech.recognizer import SpeechRecognizer
+from ari_agent.speech.utterance import recognise_utterance
+
+ENGINES: Final = ("pocketsphinx", "whisper", "both")
+FILLERS: Final = frozenset("uh um umm er erm hmm mm ah".split())
+# "both", open turn: when the two disagree on the intent, whisper's is kept only above this confidence.
+OPEN_AGREEMENT_CONFIDENCE: Final = 0.6
+
+
+# ------------------------------------------------------------------ judging a transcript
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the engine makes of a transcript for a turn kind: the value, None when nothing fits."""
+
+    value: str | None
+
+
+class Judge:
+    """Reads transcripts as the conversation engine would, for the demo map's slots and router."""
+
+    def __init__(self, intent_map: IntentMap, today: date, classifier: Any | None = None) -> None:
+        from ari_agent.conversation.nlu import build_classifier
+
+        self.map = intent_map
+        self.today = today
+        self.router = IntentRouter(intent_map, classifier or build_classifier(intent_map.nlu_intents()))
+        self.slots = {s.name: s for s in _all_slots(intent_map)}
+        self.open_phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
+
+    def expectation(self, item: PhoneItem) -> Expectation:
+        """The Listen the engine would issue for this turn (as ``engine._slot_expectation`` builds it)."""
+        if item.kind in ("open", "out_of_scope"):
+            return Expectation(kind="open", phrases=self.open_phrases, dtmf=True)
+        if item.kind == "yes_no":
+            return Expectation(kind="yes_no", dtmf=True)
+        spec = self.slots[item.slot or ""]
+        if spec.type == "digits":
+            return Expectation(kind="digits", min_digits=spec.min_length, max_digits=spec.max_length, slot=spec.name,
+                               dtmf=spec.dtmf)
+        return Expectation(kind=spec.type, slot=spec.name)
+
+    def read(self, item: PhoneItem, text: str) -> Reading:
+        if item.kind in ("open", "out_of_scope"):
+            return Reading(self.router.route(text).intent if text.strip() else None)
+        if item.kind == "yes_no":
+            return Reading(read_yes_no(text).verdict)
+        spec = self.slots[item.slot or ""]
+        got = parse_slot(spec, text, today=self.today, date_order=self.map.spec.date_order,
+                         postcode=self.map.spec.locale.postcode)
+        return Reading(got.value if got is not None else None)
+
+
+def _all_slots(intent_map: IntentMap) -> list[SlotSpec]:
+    out: list[SlotSpec] = []
+    v = intent_map.spec.verification
+    if v is not None:
+        out.extend((*v.basic.slots, *v.strong.slots))
+    for intent in intent_map.intents:
+        out.extend(intent.slots)
+    return out
+
+
+def combine(kind: str, ps: Reading, wh: Reading, wh_confidence: float) -> Reading:
+    """The "both" engine: one answer from pocketsphinx (grammar) and whisper (+ parser) on the same turn.
+
+    - yes/no: a yes needs both to hear yes (a false yes consents for the caller); either hearing no
+      (the other no or unclear) is a no; anything else is unclear (the engine asks again);
+    - open: the intent both agree on; on disagreement whisper's intent only when its confidence reaches
+      :data:`OPEN_AGREEMENT_CONFIDENCE`, else none (clarify);
+    - slot values: the value both agree on; whisper's when they differ (its value then deserves a
+      read-back), pocketsphinx's when whisper's transcript gave none.
+    """
+    if kind == "yes_no":
+        if ps.value == wh.value:
+            return ps
+        if "yes" not in (ps.value, wh.value) and "no" in (ps.value, wh.value):
+            return Reading("no")
+        return Reading("unclear")
+    if kind in ("open", "out_of_scope"):
+        if ps.value == wh.value or wh_confidence >= OPEN_AGREEMENT_CONFIDENCE:
+            return wh
+        return Reading(None)
+    if wh.value is None:
+        return ps
+    return wh
+
+
+# ------------------------------------------------------------------ word error rate
+
+
+def wer_words(text: str) -> list[str]:
+    """Words for WER: lower case, numerals digit by digit, hyphens split, fillers dropped."""
+    return [w for w in words_of(text.replace("-", " ")) if w not in FILLERS]
+
+
+def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(word edit distance, reference length)."""
+    r, h = wer_words(ref), wer_words(hyp)
+    row = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, row = row, [i] + [0] * len(h)
+        for j in range(1, len(h) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
+    return row[len(h)], len(r)
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def _cpu_by_pid(pids: Sequence[int]) -> dict[int, float]:
+    """On-CPU seconds of each process so far (``/proc/PID/schedstat``, ns; absent where unreadable)."""
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat", encoding="ascii") as fh:
+                out[pid] = int(fh.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _worker_cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the workers spent between two readings; a worker replaced meanwhile (killed after an overrun)
+    counts with what its successor spent (the killed one's last share is lost: such a turn is an error)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+@dataclass
+class Heard:
+    """One engine on one utterance."""
+
+    text: str
+    confidence: float
+    value: str | None
+    finish_ms: float
+    cpu_s: float
+    error: str | None = None
+
+
+@dataclass
+class Outcome:
+    utt: PhoneUtterance
+    audio_s: float
+    heard: dict[str, Heard] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        u = self.utt
+        return {"kind": u.item.kind, "text": u.item.text, "label": u.item.label, "slot": u.item.slot,
+                "voice": u.voice, "condition": u.condition, "loss": u.loss_rate, "audio_s": round(self.audio_s, 3),
+                "heard": {e: {"text": h.text, "value": h.value, "confidence": round(h.confidence, 3),
+                              "finish_ms": round(h.finish_ms, 1), "cpu_s": round(h.cpu_s, 4), "error": h.error}
+                          for e, h in self.heard.items()}}
+
+
+class SttBench:
+    """Runs the engines over utterances. ``whisper_pool``: a started
+    :class:`~ari_agent.speech.whisper_stt.WhisperWorkerPool` (needed for the whisper and both engines)."""
+
+    def __init__(self, judge: Judge, renderer: Renderer, engines: Sequence[str], whisper_pool: Any | None = None,
+                 pocketsphinx: PocketsphinxSettings | None = None) -> None:
+        self.judge = judge
+        self.renderer = renderer
+        self.engines = tuple(engines)
+        self.run_ps = any(e in ("pocketsphinx", "both") for e in self.engines)
+        self.run_wh = any(e in ("whisper", "both") for e in self.engines)
+        self.pool = whisper_pool
+        self.ps_settings = pocketsphinx or PocketsphinxSettings()
+        self._ps: dict[str, SpeechRecognizer] = {}  # one "call" per caller voice (pocketsphinx adapts to the line)
+        self._wh: SpeechRecognizer | None = None
+        if self.run_wh and whisper_pool is None:
+            raise ValueError("the whisper and both engines need a whisper pool")
+
+    def _pocketsphinx(self, voice: str) -> SpeechRecognizer:
+        rec = self._ps.get(voice)
+        if rec is None:
+            from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
+
+            rec = PocketsphinxRecognizer(self.ps_settings)
+            self._ps[voice] = rec
+        return rec
+
+    def _whisper(self) -> SpeechRecognizer:
+        if self._wh is None:
+            from ari_agent.speech.whisper_stt import WhisperRecognizer
+
+            self._wh = WhisperRecognizer(self.pool)  # type: ignore[arg-type]  # checked in __init__
+        return self._wh
+
+    def warm_up(self, utts: Sequence[PhoneUtterance]) -> None:
+        """Build each search once per recogniser (a first-use cost no call pays per turn) and wake the worker."""
+        import numpy as np
+
+        silence: Pcm = np.zeros(4000, dtype=np.int16)
+        seen: set[tuple[str, str]] = set()
+        for u in utts:
+            expect = self.judge.expectation(u.item)
+            key = (u.voice, repr(expect))
+            if key in seen:
+                continue
+            seen.add(key)
+            if self.run_ps:
+                recognise_utterance(self._pocketsphinx(u.voice), expect, silence)
+        if self.run_wh:
+            recognise_utterance(self._whisper(), Expectation(kind="yes_no"), silence)
+
+    def _hear(self, rec: SpeechRecognizer, item: PhoneItem, pcm: Pcm, pids: Callable[[], Sequence[int]]) -> Heard:
+        expect = self.judge.expectation(item)
+        c0, w0 = time.process_time(), _cpu_by_pid(pids())
+        got = recognise_utterance(rec, expect, pcm)
+        cpu = time.process_time() - c0 + _worker_cpu_delta(w0, _cpu_by_pid(pids()))
+        t = got.transcript
+        return Heard(t.text, t.confidence, self.judge.read(item, t.text).value, got.finish_ms, cpu, t.error)
+
+    def run_one(self, utt: PhoneUtterance) -> Outcome:
+        pcm = self.renderer.render(utt)
+        out = Outcome(utt, pcm.size / 8000)
+        item = utt.item
+        ref = self.judge.read(item, item.text)
+        out.heard["text"] = Heard(item.text, 1.0, ref.value, 0.0, 0.0)
+        if self.run_ps:
+            out.heard["pocketsphinx"] = self._hear(self._pocketsphinx(utt.voice), item, pcm, tuple)
+        if self.run_wh:
+            out.heard["whisper"] = self._hear(self._whisper(), item, pcm, self.pool.worker_pids)  # type: ignore[union-attr]
+        if "both" in self.engines:
+            ps, wh = out.heard["pocketsphinx"], out.heard["whisper"]
+            both = combine(item.kind, Reading(ps.value), Reading(wh.value), wh.confidence)
+            text = wh.text if both.value == wh.value or both.value is None else ps.text
+            # both run on the turn: the caller waits for the slower, the machine pays for both
+            out.heard["both"] = Heard(text, max(ps.confidence, wh.confidence), both.value,
+                                      max(ps.finish_ms, wh.finish_ms), ps.cpu_s + wh.cpu_s, wh.error or ps.error)
+        return out
+
+    def run(self, utts: Sequence[PhoneUtterance], progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+        self.warm_up(utts)
+        outcomes: list[Outcome] = []
+        for k, u in enumerate(utts):
+            outcomes.append(self.run_one(u))
+            if progress is not None:
+                progress(k + 1, len(utts))
+        return outcomes
+
+    def close(self) -> None:
+        for rec in self._ps.values():
+            rec.close()
+        if self._wh is not None:
+            self._wh.close()
+
+
+# ------------------------------------------------------------------ the table
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    s = sorted(values)
+    if not s:
+        return 0.0
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def correct(kind: str, label: str | None, value: str | None) -> bool:
+    return value == label
+
+
+def summarise(outcomes: Sequence[Outcome], engines: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per kind x engine (``text`` first: the parsers' ceiling)."""
+    rows: list[dict[str, Any]] = []
+    for kind in KINDS:
+        of_kind = [o for o in outcomes if o.utt.item.kind == kind]
+        if not of_kind:
+            continue
+        for engine in ("text", *engines):
+            hs = [(o, o.heard[engine]) for o in of_kind if engine in o.heard]
+            if not hs:
+                continue
+            n = len(hs)
+            right = sum(correct(kind, o.utt.item.label, h.value) for o, h in hs)
+            errs = words = 0
+            for o, h in hs:
+                e, w = word_errors(o.utt.item.text, h.text)
+                errs += e
+                words += w
+            # CPU over the turns the engine finished: a worker killed after an overrun takes its CPU with it
+            done = [(o, h) for o, h in hs if h.error is None]
+            audio = sum(o.audio_s for o, _ in done)
+            row: dict[str, Any] = {"kind": kind, "engine": engine, "n": n, "accuracy": round(right / n, 4),
+                                   "right": right}
+            if engine != "text":
+                row.update(wer=round(errs / words, 4) if words else 0.0,
+                           p50_ms=round(percentile([h.finish_ms for _, h in hs], 0.5), 1),
+                           p95_ms=round(percentile([h.finish_ms for _, h in hs], 0.95), 1),
+                           cpu_per_audio_s=round(sum(h.cpu_s for _, h in done) / audio, 4) if audio else 0.0,
+                           errors=sum(h.error is not None for _, h in hs))
+            if kind == "yes_no":
+                non_yes = [(o, h) for o, h in hs if o.utt.item.label != "yes"]
+                row["non_yes"] = len(non_yes)
+                row["false_yes"] = sum(h.value == "yes" for _, h in non_yes)
+            if engine == "both":
+                ps = [o.heard["pocketsphinx"].value == o.heard["whisper"].value for o, _ in hs]
+                agreed = [ok for ok, (o, h) in zip(ps, hs, strict=True) if ok]
+                right_agreed = sum(correct(kind, o.utt.item.label, h.value)
+                                   for ok, (o, h) in zip(ps, hs, strict=True) if ok)
+                row["agree"] = round(len(agreed) / n, 4)
+                row["right_when_agreed"] = round(right_agreed / len(agreed), 4) if agreed else None
+            rows.append(row)
+    return rows
+
+
+def per_voice(outcomes: Sequence[Outcome], engines: Sequence[str]) -> list[dict[str, Any]]:
+    """Accuracy per caller voice and engine over all kinds."""
+    out: list[dict[str, Any]] = []
+    voices = sorted({o.utt.voice for o in outcomes})
+    for voice in voices:
+        mine = [o for o in outcomes if o.utt.voice == voice]
+        row: dict[str, Any] = {"voice": voice, "n": len(mine)}
+        for engine in ("text", *engines):
+            hs = [(o, o.heard[engine]) for o in mine if engine in o.heard]
+            row[engine] = round(sum(correct(o.utt.item.kind, o.utt.item.label, h.value) for o, h in hs) / len(hs), 4)
+        out.append(row)
+    return out
+
+
+def failures(outcomes: Sequence[Outcome], engine: str, limit: int = 12) -> dict[str, list[dict[str, Any]]]:
+    """Up to ``limit`` wrong readings per kind for ``engine``: what was said, heard and read."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for o in outcomes:
+        h = o.heard.get(engine)
+        if h is None or correct(o.utt.item.kind, o.utt.item.label, h.value):
+            continue
+        bucket = out.setdefault(o.utt.item.kind, [])
+        if len(bucket) < limit:
+            bucket.append({"said": o.utt.item.text, "label": o.utt.item.label, "heard": h.text, "read": h.value,
+                           "voice": o.utt.voice, "condition": o.utt.condition})
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f} %"
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a Markdown table."""
+    lines = ["| kind | engine | n | accuracy | WER | p50 ms | p95 ms | CPU s / audio s | notes |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        notes: list[str] = []
+        if r["kind"] == "out_of_scope":
+            notes.append(f"handed off {r['right']}/{r['n']}")
+        if "false_yes" in r:
+            notes.append(f"non-yes heard as yes {r['false_yes']}/{r['non_yes']}")
+        if "agree" in r:
+            notes.append(f"agree {_pct(r['agree'])}, right when agreed {_pct(r['right_when_agreed'])}")
+        if r.get("errors"):
+            notes.append(f"engine errors {r['errors']}")
+        if r["engine"] == "text":
+            lines.append(f"| {r['kind']} | text (ceiling) | {r['n']} | {_pct(r['accuracy'])} | — | — | — | — | "
+                         f"{'; '.join(notes)} |")
+            continue
+        lines.append(f"| {r['kind']} | {r['engine']} | {r['n']} | {_pct(r['accuracy'])} | {_pct(r['wer'])} | "
+                     f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['cpu_per_audio_s']:.3f} | {'; '.join(notes)} |")
+    return "\n".join(lines)
+
+
+def run_stt_bench(*, engines: Sequence[str], kinds: Sequence[str] | None, limit: int | None,
+                  whisper_model: Path | None, piper_model: Path | None, voices: Sequence[str] | None = None,
+                  cache_dir: Path = DEFAULT_CACHE, map_path: Path = DEMO_MAP_PATH, whisper_threads: int = 2,
+                  whisper_audio_ctx_floor: int = 512, progress: Callable[[int, int], None] | None = None,
+                  ) -> dict[str, Any]:
+    """Render (or reuse) the set, run the engines, return rows, per-voice accuracy and failure examples."""
+    for e in engines:
+        if e not in ENGINES:
+            raise ValueError(f"unknown engine {e!r} (pocketsphinx, whisper, both)")
+    for k in kinds or ():
+        if k not in KINDS:
+            raise ValueError(f"unknown kind {k!r} ({', '.join(KINDS)})")
+    phone_set = load_phone_set()
+    utts = phone_set.utterances(voices, kinds, limit)
+    judge = Judge(load_intent_map(map_path), phone_set.today)
+    renderer = Renderer(cache_dir, piper_model)
+    pool = None
+    needs_whisper = any(e in ("whisper", "both") for e in engines)
+    if needs_whisper:
+        from ari_agent.speech.whisper_stt import WhisperWorkerPool
+
+        if whisper_model is None:
+            raise ValueError("the whisper engine needs the prepared model (ari-agent models prepare)")
+        # a generous timeout: on a machine others load, an overrun would count as a miss, not a mishearing
+        pool = WhisperWorkerPool(whisper_model, workers=1, threads=whisper_threads, timeout_s=60.0,
+                                 audio_ctx_floor=whisper_audio_ctx_floor).start()
+    bench = SttBench(judge, renderer, engines, pool)
+    t0 = time.perf_counter()
+    try:
+        outcomes = bench.run(utts, progress)
+    finally:
+        bench.close()
+        if pool is not None:
+            pool.close()
+    rows = summarise(outcomes, engines)
+    return {
+        "utterances": len(outcomes),
+        "voices": sorted({u.voice for u in utts}),
+        "conditions": {c: sum(u.condition == c for u in utts) for c in ("clean", "noise", "noise+loss")},
+        "rendered_now": renderer.rendered,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "cpus": os.cpu_count(),
+        "rows": rows,
+        "table": format_table(rows),
+        "per_voice": per_voice(outcomes, engines),
+        "failures": {e: failures(outcomes, e) for e in ("text", *engines)},
+        "records": [o.record() for o in outcomes],
+    }

@@ -1,0 +1,105 @@
+"""``ari-agent bench stt``: judging transcripts, the "both" rule, and the table's shape on a tiny subset
+(pocketsphinx only, real decoding of generated phone audio; no timing assertions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ari_agent.config import DEFAULT_MODELS_DIR
+from ari_agent.conversation.intent_map import IntentMap
+from ari_agent.conversation.nlu import IntentClassifier
+from ari_agent.devtools.bench_stt import (
+    Judge,
+    Reading,
+    SttBench,
+    combine,
+    format_table,
+    summarise,
+    word_errors,
+)
+from ari_agent.devtools.phone_set import KINDS, PhoneItem, PhoneUtterance, Renderer, load_phone_set
+from ari_agent.ops.models import prepared_whisper_model
+
+SET = load_phone_set()
+
+
+@pytest.fixture(scope="module")
+def judge(demo_map: IntentMap, classifier: IntentClassifier) -> Judge:
+    return Judge(demo_map, SET.today, classifier=classifier)
+
+
+def test_transcripts_are_read_as_the_engine_reads_them(judge: Judge) -> None:
+    def read(kind: str, text: str, slot: str | None = None) -> str | None:
+        return judge.read(PhoneItem(kind, text, None, slot), text).value  # type: ignore[arg-type]
+
+    assert read("digits", "It's 1 2 3 4.", "customer_number") == "1234"
+    assert read("digits", "my number is forty five sixty seven", "customer_number") == "4567"
+    assert read("postcode", "S W one A, one A A", "postcode") == "SW1A1AA"
+    assert read("yes_no", "yes please") == "yes"
+    assert read("yes_no", "I'm not sure") == "unclear"
+    assert read("date", "tomorrow", "new_date") == "2026-03-05"
+    assert read("time", "half past two in the afternoon", "new_time") == "14:30"
+    assert read("open", "where has my parcel got to") == "order_status"
+    assert read("out_of_scope", "") is None
+
+
+def test_both_needs_agreement_for_a_yes_and_prefers_whisper_values() -> None:
+    yes, no, unclear = Reading("yes"), Reading("no"), Reading("unclear")
+    assert combine("yes_no", yes, yes, 0.9) == yes
+    assert combine("yes_no", yes, unclear, 0.9) == unclear
+    assert combine("yes_no", unclear, yes, 0.9) == unclear
+    assert combine("yes_no", no, unclear, 0.9) == no
+    assert combine("yes_no", yes, no, 0.9) == unclear
+    assert combine("digits", Reading("1234"), Reading("1284"), 0.9) == Reading("1284")
+    assert combine("digits", Reading("1234"), Reading(None), 0.9) == Reading("1234")
+    assert combine("open", Reading("faq_hours"), Reading("order_status"), 0.9) == Reading("order_status")
+    assert combine("open", Reading("faq_hours"), Reading("order_status"), 0.3) == Reading(None)
+
+
+def test_wer_normalises_numerals_punctuation_and_fillers() -> None:
+    assert word_errors("uh, it's one two three four", "It's 1-2-3-4.") == (0, 5)
+    assert word_errors("one two", "one three") == (1, 2)
+
+
+def test_tiny_subset_table_with_pocketsphinx(judge: Judge, tmp_path: Path) -> None:
+    utts = SET.utterances(voices=["flite:rms", "flite:awb"], limit=2)
+    bench = SttBench(judge, Renderer(tmp_path), ["pocketsphinx"])
+    try:
+        outcomes = bench.run(utts)
+        known = PhoneUtterance(PhoneItem("digits", "one two three four", "1234", "customer_number"),
+                               "flite:rms", "clean", 0.0, seed=5)
+        good = bench.run_one(known)
+    finally:
+        bench.close()
+    assert good.heard["text"].value == "1234"
+    assert good.heard["pocketsphinx"].value == "1234"  # flite rms, clean line: the grammar hears it
+    rows = summarise(outcomes, ["pocketsphinx"])
+    assert [(r["kind"], r["engine"]) for r in rows] == [(k, e) for k in KINDS for e in ("text", "pocketsphinx")]
+    for r in rows:
+        assert r["n"] == 2 and 0.0 <= r["accuracy"] <= 1.0
+        if r["engine"] == "pocketsphinx":
+            assert {"wer", "p50_ms", "p95_ms", "cpu_per_audio_s"} <= set(r)
+            assert r["p50_ms"] <= r["p95_ms"] and r["cpu_per_audio_s"] > 0
+    yes_no = next(r for r in rows if r["kind"] == "yes_no" and r["engine"] == "pocketsphinx")
+    assert "false_yes" in yes_no and yes_no["false_yes"] <= yes_no["non_yes"]
+    table = format_table(rows)
+    assert table.count("\n") == len(rows) + 1 and "| postcode | pocketsphinx | 2 |" in table
+
+
+@pytest.mark.skipif(not prepared_whisper_model(DEFAULT_MODELS_DIR).is_file(), reason="whisper model not prepared")
+def test_both_engines_on_one_known_utterance(judge: Judge, tmp_path: Path) -> None:
+    from ari_agent.speech.whisper_stt import WhisperWorkerPool
+
+    with WhisperWorkerPool(prepared_whisper_model(DEFAULT_MODELS_DIR)) as pool:
+        bench = SttBench(judge, Renderer(tmp_path), ["pocketsphinx", "whisper", "both"], whisper_pool=pool)
+        try:
+            got = bench.run_one(PhoneUtterance(PhoneItem("yes_no", "yes please", "yes"), "flite:rms", "clean",
+                                               0.0, seed=2))
+        finally:
+            bench.close()
+    if got.heard["whisper"].error:  # a worker overrun on a loaded machine is not what this checks
+        pytest.skip(f"whisper: {got.heard['whisper'].error}")
+    assert got.heard["whisper"].value == "yes" and got.heard["both"].value == got.heard["pocketsphinx"].value
+    assert got.heard["whisper"].cpu_s > 0  # the worker's CPU is counted

@@ -1,0 +1,105 @@
+"""The generated phone test set: its size and labels, and the line it is rendered through (G.711, noise, loss)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import date, time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ari_agent.conversation.intent_map import IntentMap
+from ari_agent.devtools.phone_set import (
+    KINDS,
+    PhoneItem,
+    PhoneUtterance,
+    Renderer,
+    line,
+    load_phone_set,
+    lost_packets,
+)
+from ari_agent.media.g711 import ULAW_DECODE_TABLE
+
+SET = load_phone_set()
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
+
+
+def test_at_least_400_utterances_in_five_voices_all_kinds_and_conditions() -> None:
+    utts = SET.utterances()
+    assert len(utts) >= 400
+    assert len({u.voice for u in utts}) >= 5
+    assert set(Counter(u.item.kind for u in utts)) == set(KINDS)
+    conditions = Counter(u.condition for u in utts)
+    assert conditions["clean"] and conditions["noise"] and conditions["noise+loss"]
+    assert {u.loss_rate for u in utts if u.condition == "noise+loss"} == {0.01, 0.02, 0.03}
+    for item in SET.items:  # each line in two different voices
+        assert len({u.voice for u in utts if u.item is item}) == 2
+
+
+def test_lines_are_not_the_maps_examples_and_labels_are_well_formed(demo_map: IntentMap) -> None:
+    examples = {_norm(e) for i in demo_map.intents for e in i.examples}
+    intents = {i.name for i in demo_map.intents}
+    for item in SET.items:
+        assert _norm(item.text) not in examples, item.text
+        if item.kind == "open":
+            assert item.label in intents
+        elif item.kind == "out_of_scope":
+            assert item.label is None
+        elif item.kind == "digits":
+            assert item.label is not None and re.fullmatch(r"[0-9]{4}", item.label)
+        elif item.kind == "postcode":  # the demo map's locale.postcode: uk, sent without the space
+            assert item.label is not None and re.fullmatch(r"[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}", item.label)
+        elif item.kind == "yes_no":
+            assert item.label in ("yes", "no", "unclear")
+        elif item.kind == "date":
+            assert item.label is not None and date.fromisoformat(item.label)
+        else:
+            assert item.label is not None and time.fromisoformat(item.label)
+
+
+def test_limit_takes_n_per_kind_spread_over_the_kind() -> None:
+    utts = SET.utterances(limit=2)
+    assert Counter(u.item.kind for u in utts) == dict.fromkeys(KINDS, 2)
+    opens = [u for u in utts if u.item.kind == "open"]
+    assert opens[0].item.label != opens[1].item.label  # not the first two lines of one intent
+
+
+def _speechlike(seconds: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    t = np.arange(int(8000 * seconds)) / 8000
+    return (3000 * np.sin(2 * np.pi * 220 * t) + rng.normal(0, 500, t.size)).astype(np.int16)
+
+
+def test_the_line_is_g711_deterministic_and_loses_the_packets_it_says() -> None:
+    speech = _speechlike()
+    a = line(speech, "noise+loss", 0.03, seed=7)
+    assert np.array_equal(a, line(speech, "noise+loss", 0.03, seed=7))
+    assert not np.array_equal(a, line(speech, "noise+loss", 0.03, seed=8))
+    assert set(np.unique(a)) <= set(ULAW_DECODE_TABLE.tolist())  # only µ-law levels survive
+    packets = a.size // 160
+    assert 0.01 * packets <= lost_packets(a) <= 0.06 * packets
+    assert lost_packets(line(speech, "noise", 0.0, seed=7)) == 0
+    assert lost_packets(line(speech, "clean", 0.0, seed=7)) == 0
+
+
+def test_rendering_is_cached_by_content(tmp_path: Path) -> None:
+    renderer = Renderer(tmp_path)
+    utt = PhoneUtterance(PhoneItem("yes_no", "yes please", "yes"), "flite:rms", "noise", 0.0, seed=3)
+    first = renderer.render(utt)
+    again = Renderer(tmp_path).render(utt)
+    assert renderer.rendered == 1 and np.array_equal(first, again)
+    other = PhoneUtterance(utt.item, "flite:slt", "noise", 0.0, seed=3)
+    assert other.key != utt.key
+
+
+def test_a_missing_piper_voice_is_a_clear_error(tmp_path: Path) -> None:
+    from ari_agent.devtools.phone_set import PhoneSetError
+
+    utt = PhoneUtterance(PhoneItem("yes_no", "yes", "yes"), "piper:joe", "clean", 0.0, seed=1)
+    with pytest.raises(PhoneSetError, match="models prepare"):
+        Renderer(tmp_path, piper_model=tmp_path / "absent.onnx").render(utt)
