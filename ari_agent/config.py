@@ -124,6 +124,18 @@ class MetricsConfig(Section):
     bind: str = "127.0.0.1:9464"
 
 
+class LifecycleConfig(Section):
+    """How ``ari-agent run`` stops and what protects callers when it dies (docs/runbook.md)."""
+
+    # SIGTERM: calls in progress may finish for this long, then they are handed to the fallback queue.
+    drain_deadline_s: float = Field(25.0, gt=0)
+    # Dead man's switch: the agent renews TIMEOUT(absolute) on each caller it serves to this many seconds,
+    # every third of it; when nobody renews it, Asterisk moves the caller to the queue (dialplan "T").
+    channel_lease_s: float = Field(15.0, ge=3)
+    # After a (re)connect: how long a listed channel may wait for its StasisStart before it is an orphan.
+    reconcile_grace_s: float = Field(0.25, ge=0, le=5)
+
+
 class PocketsphinxSettings(Section):
     # How 8 kHz audio reaches the 16 kHz acoustic model: "fold" repeats each sample (zero-order hold),
     # mirroring 0-4 kHz into 4-8 kHz where the model expects fricative energy (zero delay). The soxr
@@ -158,6 +170,10 @@ class WhisperSettings(Section):
     # 30 s window). On phone audio with the expectation prompt, 512 kept the words of the full window at
     # ~1/4 of its time; 256 was faster still but made the decoder repeat itself.
     audio_ctx_floor: int = Field(512, ge=0, le=1500)
+    # A pause this long inside an utterance starts its final decode while the endpointer still waits for
+    # the end of the turn (the result is used if the caller says nothing more); 0: decode at the end only.
+    # A multiple of 20 (frames), below the endpointer's 500 ms end-of-turn silence.
+    speculate_after_ms: int = Field(200, ge=0, le=480, multiple_of=20)
 
 
 class SttConfig(Section):
@@ -197,6 +213,120 @@ class RedactionConfig(Section):
     extra_patterns: tuple[RedactionPattern, ...] = ()
 
 
+class AmiConfig(Section):
+    """Asterisk Manager Interface (``asterisk-config/manager.conf``): queue checks before a handoff and
+    the queue events behind the screen-pop."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "ari-agent"
+    secret: SecretStr = SecretStr("ari-agent-dev")
+    connect_timeout_s: float = Field(3.0, gt=0)
+    action_timeout_s: float = Field(2.0, gt=0)
+    reconnect_initial_s: float = Field(0.25, gt=0)
+    reconnect_max_s: float = Field(5.0, gt=0)
+    ping_interval_s: float = Field(10.0, gt=0)  # a connection that stops answering pings is reopened
+
+
+class HandoffQueueConfig(Section):
+    """One human queue's handoff settings."""
+
+    team: str = ""  # how the agent names the team to the caller ("our billing team"); "" = the queue name
+    max_wait_s: float = Field(600.0, gt=0)  # estimated wait above this → the fallback instead
+    fallback: str | None = None  # queue to use when this one is empty or too slow
+    announce: bool = True  # the agent says where the caller goes and the expected wait
+    # Announced (warm) transfer: the answering human first hears a short spoken brief of the context
+    # (rendered by the agent's TTS, played by Queue()'s announce override) before the caller is bridged.
+    warm: bool = False
+
+
+class HandoffConfig(Section):
+    """Handing callers to human queues (``ari_agent/call/handoff.py``, ``docs/handoff.md``)."""
+
+    # The development PBX's queues (asterisk-config/queues.conf); a queue not listed gets the defaults.
+    queues: dict[str, HandoffQueueConfig] = Field(default_factory=lambda: {
+        "support": HandoffQueueConfig(team="support"),
+        "billing": HandoffQueueConfig(team="billing", fallback="support"),
+    })
+    check_queue: bool = True  # ask AMI before transferring (unreachable AMI → transfer anyway)
+    context_ttl_s: int = Field(86400, ge=60)  # how long the full context stays in Redis
+    loop_prevention: bool = True  # a queue the caller already came back from is not tried again
+    exhausted_extension: str = "exhausted"  # every candidate queue tried: where the dialplan takes over
+    # Where warm-transfer briefs are written, as Asterisk sees it (the agent writes <pbx.root>/<this>).
+    briefs_dir: str = "/var/lib/ari-agent/briefs"
+
+
+class AgiRoutingConfig(Section):
+    """FastAGI routing (``AGI(agi://host:port/route)``, dialplan/agi-entry.conf): agent or straight to a queue."""
+
+    bind: str = "127.0.0.1:4573"
+    pilot_percent: float = Field(100.0, ge=0, le=100)  # share of callers (by caller id, deterministic) to the agent
+    enabled_dids: tuple[str, ...] = ()  # empty: every dialled number may reach the agent
+    disabled_dids: tuple[str, ...] = ()
+    queue: str = "support"  # where callers not routed to the agent go
+    header_timeout_s: float = Field(5.0, gt=0)  # a client that sends no full header in time is dropped
+
+
+class ScreenpopAgent(Section):
+    """One human agent of the screen-pop: a scrypt hash (``ari-agent screenpop hash-password``) and the
+    queue member interface their phone is (``Local/support-desk@agent-desk/n``, ``PJSIP/1001``)."""
+
+    password_hash: SecretStr
+    interface: str
+    name: str = ""
+
+
+class ScreenpopConfig(Section):
+    bind: str = "127.0.0.1:8765"
+    agents: dict[str, ScreenpopAgent] = Field(default_factory=dict)
+    session_ttl_s: int = Field(43200, ge=60)
+    secure_cookie: bool = False  # set true behind TLS
+
+
+class GovernanceConfig(Section):
+    """Kill switch, audit log and approved changes (``ari_agent.governance``, docs/governance.md)."""
+
+    # Refuse an intent map without a valid approval (``ari-agent config approve``) or edited since.
+    production: bool = False
+    approval_key: SecretStr | None = None  # env ARI_AGENT__GOVERNANCE__APPROVAL_KEY; or the file below
+    approval_key_file: Path | None = None
+    audit_log: Path | None = DEFAULT_STATE_DIR / "audit.jsonl"  # None: no audit log
+    audit_key: SecretStr | None = None  # HMAC of every record (env ARI_AGENT__GOVERNANCE__AUDIT_KEY)
+    audit_key_file: Path | None = None
+    killswitch: bool = True  # watch the Redis kill switch (redis.url)
+    killswitch_key: str = Field("ari-agent:killswitch", min_length=1)
+    killswitch_override_file: Path = DEFAULT_STATE_DIR / "killswitch.on"  # exists: transfer-only, Redis or not
+    killswitch_state_file: Path = DEFAULT_STATE_DIR / "killswitch.last"  # the last state seen, for restarts
+    killswitch_poll_s: float = Field(0.5, gt=0, le=10)
+
+
+class ThrottleConfig(Section):
+    """Limits across calls in Redis (``conversation/throttle.py``, docs/security.md): brute force of
+    identity checks, enumeration of records, call floods. Redis unreachable: counted per process."""
+
+    enabled: bool = True
+    verify_failures_per_caller: int = Field(3, ge=1)
+    verify_failures_per_account: int = Field(3, ge=1)
+    verify_window_s: int = Field(3600, ge=1)
+    unknown_lookups_per_caller: int = Field(3, ge=1)
+    lookups_per_caller: int = Field(10, ge=1)
+    lookup_window_s: int = Field(3600, ge=1)
+    lockout_s: int = Field(3600, ge=1)
+    calls_per_caller_per_hour: int = Field(20, ge=1)
+
+
+class StorageConfig(Section):
+    """Recordings and call logs at rest (``governance/at_rest.py``, ``ari-agent retention``, docs/security.md)."""
+
+    # AES-256-GCM for what the agent writes (recordings: received.wav.enc). Needs a key (file or env).
+    encrypt_at_rest: bool = False
+    # Lines "key_id base64-of-32-bytes" (``ari-agent storage keygen``); the last line encrypts, all decrypt.
+    encryption_key_file: Path | None = None
+    encryption_keys: SecretStr | None = None  # the same lines, ";"-separated (env ARI_AGENT__STORAGE__ENCRYPTION_KEYS)
+    call_logs_dir: Path = DEFAULT_STATE_DIR / "call-logs"
+    retention_days: float | None = Field(30.0, gt=0)  # recordings and call logs older than this are deleted
+
+
 class Config(Section):
     ari: AriConfig = AriConfig()
     media: MediaConfig = MediaConfig()
@@ -209,8 +339,16 @@ class Config(Section):
     redis: RedisConfig = RedisConfig()
     pbx: PbxConfig = PbxConfig()
     metrics: MetricsConfig = MetricsConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
     log: LogConfig = LogConfig()
     redaction: RedactionConfig = RedactionConfig()
+    governance: GovernanceConfig = GovernanceConfig()
+    ami: AmiConfig = AmiConfig()
+    handoff: HandoffConfig = HandoffConfig()
+    agi: AgiRoutingConfig = AgiRoutingConfig()
+    screenpop: ScreenpopConfig = ScreenpopConfig()
+    throttle: ThrottleConfig = ThrottleConfig()
+    storage: StorageConfig = StorageConfig()
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

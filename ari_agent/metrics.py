@@ -25,3 +25,9 @@ HANDOFFS = Counter("ari_agent_handoffs", "Calls handed to a human queue", ["queu
 RTP_PACKETS = Counter("ari_agent_rtp_packets", "RTP packets by direction and fate", ["direction", "result"],
                       registry=REGISTRY)
 ARI_RECONNECTS = Counter("ari_agent_ari_connects", "ARI events WebSocket (re)connections", registry=REGISTRY)
+ORPHANS_CLEANED = Counter("ari_agent_orphans_cleaned", "Leftovers of a previous agent process cleaned up after an "
+                          "ARI connect (caller = handed to the queue)", ["kind"], registry=REGISTRY)
+DRAINING = Gauge("ari_agent_draining", "1 while the agent drains: no new calls, calls in progress finish",
+                 registry=REGISTRY)
+POLICY_EVENTS = Counter("ari_agent_policy_events", "Policy events (a throttle tripped: brute force, enumeration, "
+                        "call flood), by kind and rule", ["kind", "rule"], registry=REGISTRY)

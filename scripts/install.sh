@@ -15,6 +15,8 @@ APT_PACKAGES=(
   redis-server         # RQ backend-write queue
   espeak-ng flite sox  # embedded TTS for the agent, simulated callers, audio checks
   sip-tester           # SIPp: real SIP calls in the tests
+  postgresql           # call records on PostgreSQL: the tests start their own server
+  chromium             # headless browser: the screen-pop end-to-end test
   iproute2 procps
 )
 missing=()
@@ -28,6 +30,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # The distribution's redis service is not used: the project starts its own instances.
 systemctl disable --now redis-server >/dev/null 2>&1 || true
+systemctl disable --now postgresql >/dev/null 2>&1 || true
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -12,7 +12,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from ari_agent.seam import Action, CallTool, Event, Expectation, Hangup, Listen, Say, Transfer
+from ari_agent.seam import (
+    Action,
+    BargeIn,
+    CallStarted,
+    CallTool,
+    Dtmf,
+    Event,
+    Expectation,
+    Hangup,
+    Listen,
+    Say,
+    Timeout,
+    ToolResult,
+    Transfer,
+    Utterance,
+)
 
 
 class ActionHandler(Protocol):
@@ -97,3 +112,23 @@ def action_record(action: Action) -> dict[str, Any]:
     if isinstance(action, Transfer):
         return {"kind": "transfer", "queue": action.queue, "reason": action.reason, "context": dict(action.context)}
     return {"kind": "hangup", "reason": action.reason}
+
+
+TRANSCRIPT_INDENT = "        "
+
+
+def event_line(event: Event) -> str:
+    """One line of a text transcript for an event reaching the engine (``chat``, ``eval``)."""
+    if isinstance(event, Utterance):
+        return f"CALLER  {event.text}"
+    if isinstance(event, Dtmf):
+        return f"CALLER  [keys {event.digits}]"
+    if isinstance(event, Timeout):
+        return f"CALLER  [{event.kind}]"
+    if isinstance(event, BargeIn):
+        return f"CALLER  [speaks over the prompt after hearing: \"{event.heard_text}\"]"
+    if isinstance(event, CallStarted):
+        return f"{TRANSCRIPT_INDENT}[call from {event.caller_id or 'unknown'}]"
+    if isinstance(event, ToolResult):
+        return f"{TRANSCRIPT_INDENT}[tool result {event.ok}]"
+    return f"{TRANSCRIPT_INDENT}[{event}]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ari_agent.call.greeting import GreetAndListen
+from ari_agent.call.handoff import close_handoff_desks
 from ari_agent.call.manager import CallManager
 from ari_agent.call.services import VoiceLoopSettings, VoiceServices
 from ari_agent.call.voice_loop import VoiceConversation
@@ -26,11 +27,16 @@ def prompt_cache(cfg: Config) -> PromptCache:
 
 async def build_voice_services(cfg: Config) -> VoiceServices:
     """Load the intent map, build the classifier, open the tool runner, render fixed prompts."""
-    from ari_agent.conversation.intent_map import DEMO_MAP_PATH, load_intent_map
+    from ari_agent.call.throttling import throttle_from_config
+    from ari_agent.conversation.intent_map import DEMO_MAP_PATH, parse_intent_map
     from ari_agent.conversation.nlu import build_classifier
+    from ari_agent.governance.runtime import open_governance
     from ari_agent.integrations.runner import ToolRunner
 
-    intent_map = await asyncio.to_thread(load_intent_map, cfg.conversation.intent_map or DEMO_MAP_PATH)
+    map_path = cfg.conversation.intent_map or DEMO_MAP_PATH
+    # Approval checked (refused in production mode) on the very bytes then parsed; config load audited.
+    governance = await asyncio.to_thread(open_governance, cfg, map_path)
+    intent_map = await asyncio.to_thread(parse_intent_map, governance.map.text(), str(map_path))
     classifier = await asyncio.to_thread(build_classifier, intent_map.nlu_intents())
     tools = ToolRunner(intent_map.tools_config, base_url=cfg.conversation.tools_base_url, redis_url=cfg.redis.url)
     settings = VoiceLoopSettings(ack_text=cfg.conversation.ack_text, tool_timeout_s=cfg.conversation.tool_timeout_s,
@@ -42,22 +48,30 @@ async def build_voice_services(cfg: Config) -> VoiceServices:
         # Validates the model file and starts the worker processes (a bad model is refused here).
         whisper_pool = await asyncio.to_thread(create_whisper_pool, cfg.stt)
     prompts = await asyncio.to_thread(prompt_cache, cfg)
-    services = VoiceServices(intent_map, classifier, tools, prompts, settings, whisper_pool)
+    services = VoiceServices(intent_map, classifier, tools, prompts, settings, whisper_pool, governance=governance,
+                             throttle=throttle_from_config(cfg))
     await services.warm()
+    await governance.start()  # the kill-switch watch
     return services
 
 
 async def build_call_manager(cfg: Config, *, record_lateness: bool = False) -> CallManager:
+    from ari_agent.governance.at_rest import load_sealer
+
+    load_sealer(cfg)  # storage.encrypt_at_rest on without a usable key: refused here, in one line
     if cfg.conversation.mode == "voice":
         services = await build_voice_services(cfg)
         manager = CallManager(cfg, ari_client(cfg), lambda: VoiceConversation(services),
                               record_lateness=record_lateness)
         manager.on_close.append(services.aclose)
+        manager.on_close.append(close_handoff_desks)  # AMI connection and Redis pool of the handoffs
         return manager
     prompts = await asyncio.to_thread(prompt_cache, cfg)
     await prompts.warm([cfg.agent.greeting])
     greeting = prompts.get(cfg.agent.greeting)
-    return CallManager(
+    manager = CallManager(
         cfg, ari_client(cfg), lambda: GreetAndListen(greeting, cfg.agent.listen_after_greeting_s),
         record_lateness=record_lateness,
     )
+    manager.on_close.append(close_handoff_desks)
+    return manager

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.conversation.nlu import IntentClassifier
+from ari_agent.conversation.throttle import Throttle
+from ari_agent.governance.runtime import Governance
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.endpointer import EndpointerConfig
 from ari_agent.speech.recognizer import SpeechRecognizer
@@ -29,13 +31,16 @@ class VoiceLoopSettings:
 
 class VoiceServices:
     def __init__(self, intent_map: IntentMap, classifier: IntentClassifier, tools: ToolRunner, prompts: PromptCache,
-                 settings: VoiceLoopSettings | None = None, whisper_pool: WhisperWorkerPool | None = None) -> None:
+                 settings: VoiceLoopSettings | None = None, whisper_pool: WhisperWorkerPool | None = None,
+                 governance: Governance | None = None, throttle: Throttle | None = None) -> None:
         self.intent_map = intent_map
         self.classifier = classifier
         self.tools = tools
         self.prompts = prompts
         self.settings = settings or VoiceLoopSettings()
         self.whisper_pool = whisper_pool
+        self.governance = governance  # kill switch, audit log, map version (None: none, as in unit tests)
+        self.throttle = throttle  # limits across calls (call/throttling.py; None: off, as in unit tests)
 
     def recognizer(self) -> SpeechRecognizer:
         """A recogniser for one call (pocketsphinx: its own decoder; whisper: the shared pool)."""
@@ -43,6 +48,8 @@ class VoiceServices:
 
     async def aclose(self) -> None:
         await self.tools.aclose()
+        if self.governance is not None:
+            await self.governance.aclose()
         if self.whisper_pool is not None:
             await asyncio.to_thread(self.whisper_pool.close)
 

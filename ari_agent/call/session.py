@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Protocol
 
 from ari_agent.call.awaiting import first_of
-from ari_agent.call.handoff import send_to_queue
+from ari_agent.call.handoff import Announce, Render, handoff_desk
 from ari_agent.call.media_path import MediaPath
 from ari_agent.call.recorder import CallRecorder
 from ari_agent.config import Config
+from ari_agent.governance.at_rest import recording_seal
 from ari_agent.media.jitter import AudioFrame
 from ari_agent.media.pcm import Codec, Pcm
 from ari_agent.metrics import ACTIVE_CALLS, CALLS, HANDOFFS
@@ -81,7 +82,8 @@ class CallSession:
         self.cfg = cfg
         self.conversation = conversation
         self.codec = Codec.from_name(cfg.media.format)
-        self.recorder = CallRecorder(max_seconds=cfg.agent.max_call_s)
+        # storage.encrypt_at_rest: the recording is sealed (AES-256-GCM, bound to this call id) before it is written
+        self.recorder = CallRecorder(max_seconds=cfg.agent.max_call_s, seal=recording_seal(cfg, call_id))
         self.endpoint = RtpEndpoint(self.codec, self._on_frame, jitter_depth_frames=cfg.media.jitter_depth_frames,
                                     record_lateness=record_lateness, send_silence=cfg.media.send_silence)
         self.media = MediaPath(call_id, self.caller.id, ari, cfg, ticker, self.endpoint,
@@ -165,6 +167,7 @@ class CallSession:
             await self.ari.answer(self.caller.id)
         except AriNotFound:
             raise CallEnded from None
+        handoff_desk(self.cfg)  # its AMI connection opens now, ready for a queue check at handoff
         await self.media.open()
         if self.caller_gone.is_set():
             raise CallEnded
@@ -184,15 +187,26 @@ class CallSession:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await t
 
-    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None) -> bool:
-        """Send the caller to a human queue, with the context in inherited channel variables."""
+    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
+                      announce: Announce | None = None, render: Render | None = None) -> bool:
+        """Send the caller to a human queue that can take the call (checked over AMI, else its fallback),
+        saying first what happens next through ``announce`` (``render``: the agent's voice, for a warm
+        transfer's brief); the context goes into inherited channel variables and, in full, into Redis
+        (``call/handoff.py``)."""
         if self.caller_gone.is_set():
             return False
-        self._tearing_down = True  # the caller leaving Stasis is now expected
-        if not await send_to_queue(self.ari, self.caller.id, self.cfg.agent.handoff_context, queue, reason,
-                                   context or {}):
+
+        def committing() -> None:
+            self._tearing_down = True  # the caller leaving Stasis is now expected
+
+        result = await handoff_desk(self.cfg).hand_off(
+            self.ari, self.call_id, self.caller, queue, reason, context or {},
+            transcript_log=getattr(self.conversation, "events", ()), announce=announce, render=render,
+            still_here=lambda: not self.caller_gone.is_set(), committing=committing)
+        if not result.ok:
             self._tearing_down = False
             return False
+        queue = result.plan.target
         self.outcome.ended_by = "handoff"
         HANDOFFS.labels(queue).inc()
         self.outcome.handoff_queue = queue

@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 class ToolCaller:
     def __init__(self, run_tool: Callable[[CallTool], Awaitable[ToolResult]], *, ack_text: str, timeout_s: float,
-                 speak: Callable[[Say], Awaitable[object]], call_log: CallLog) -> None:
+                 speak: Callable[[Say], Awaitable[object]], call_log: CallLog,
+                 audit: Callable[[CallTool, str], None] | None = None) -> None:
         self.run_tool = run_tool
+        self.audit = audit  # told every call's outcome (ok, an error code, timeout, cancelled)
         self.ack_text = ack_text
         self.timeout_s = timeout_s
         self.speak = speak  # plays the acknowledgement (and logs it)
@@ -27,6 +29,7 @@ class ToolCaller:
 
     async def call(self, action: CallTool, turn: TurnTiming | None) -> ToolResult | Timeout:
         task = asyncio.ensure_future(self.run_tool(action))
+        outcome = "cancelled"
         try:
             done, _ = await asyncio.wait({task}, timeout=action.budget_ms / 1000)
             if not done:
@@ -41,9 +44,11 @@ class ToolCaller:
                 log.warning("call %s: %s did not answer within %.1fs", self.call_log.call_id, action.name,
                             self.timeout_s)
                 TOOL_CALLS.labels(action.name, "timeout").inc()
+                outcome = "timeout"
                 return Timeout("tool")
             result = task.result()
-            TOOL_CALLS.labels(action.name, "ok" if result.ok else (result.error or "error")).inc()
+            outcome = "ok" if result.ok else (result.error or "error")
+            TOOL_CALLS.labels(action.name, outcome).inc()
             self.call_log.add("tool_result", ok=result.ok, error=result.error, submitted=result.submitted)
             return result
         finally:
@@ -51,3 +56,5 @@ class ToolCaller:
                 turn.tool_done = time.monotonic()
             if not task.done():
                 task.cancel()
+            if self.audit is not None:
+                self.audit(action, outcome)

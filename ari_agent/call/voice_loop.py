@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from ari_agent.call.actions import ActionInterpreter, action_record
@@ -37,6 +37,7 @@ from ari_agent.call.tools import ToolCaller
 from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.media.endpointer import Endpointer
 from ari_agent.media.jitter import AudioFrame
+from ari_agent.media.pcm import Pcm
 from ari_agent.seam import Action, BargeIn, CallStarted, CallTool, Event, Hangup, Listen, Say, Transfer
 from ari_agent.speech.recognizer import Transcript
 from ari_agent.speech.turn_completion import TurnCompletion
@@ -65,7 +66,9 @@ class CallLine(Protocol):
     @property
     def frame_listeners(self) -> list[Callable[[AudioFrame], None]]: ...
 
-    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None) -> bool: ...
+    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
+                      announce: Callable[[str], Awaitable[object]] | None = None,
+                      render: Callable[[str], Awaitable[Pcm]] | None = None) -> bool: ...
 
 
 class VoiceConversation:
@@ -80,18 +83,25 @@ class VoiceConversation:
     async def run(self, call: CallLine) -> None:
         self.call = call
         self.events = CallLog(call.call_id, call.started_at)
-        self.engine = ConversationEngine(self.s.intent_map, self.s.classifier, call_id=call.call_id)
+        self.engine = ConversationEngine(self.s.intent_map, self.s.classifier, call_id=call.call_id,
+                                         throttle=self.s.throttle)
+        gov = self.s.governance
+        if gov is not None and gov.kill_switch is not None:
+            gov.kill_switch.attach(self.engine)  # on: a new call goes to the queue; flipped: at the next turn
         rules = TurnCompletion(ConversationAnswers(self.s.classifier))
         feed = RecognizerFeed(await asyncio.to_thread(self.s.recognizer), rules)
         endpointer = Endpointer(self.settings.endpointer, partial_text=lambda: feed.partial)
-        self.listener = Listener(endpointer, feed, rules, self.events)
+        stt = self.settings.stt
+        self.listener = Listener(endpointer, feed, rules, self.events,
+                                 speculate_after_ms=stt.whisper.speculate_after_ms if stt.engine == "whisper" else 0)
         self.transcripts = self.listener.transcripts
         self.playback = Playback(call.endpoint, self.s.prompts.sentence, caller_gone=call.caller_gone,
                                  barge_in=self.listener.barge_in, set_playing=endpointer.set_playing,
                                  call_log=self.events)
         self.barge_ins = self.playback.barge_ins
         self.tools = ToolCaller(self.s.tools.run, ack_text=self.settings.ack_text,
-                                timeout_s=self.settings.tool_timeout_s, speak=self._speak, call_log=self.events)
+                                timeout_s=self.settings.tool_timeout_s, speak=self._speak, call_log=self.events,
+                                audit=(lambda a, outcome: gov.tool_called(call.call_id, a, outcome)) if gov else None)
         call.frame_listeners.append(self.listener.on_frame)
         listening = asyncio.create_task(self.listener.run(), name=f"listen-{call.call_id}")
         try:
@@ -142,7 +152,17 @@ class VoiceConversation:
 
     async def transfer(self, action: Transfer) -> None:
         await self.playback.wait_playout()
-        await self.call.handoff(action.queue, action.reason, dict(action.context))
+        ok = await self.call.handoff(action.queue, action.reason, dict(action.context), announce=self._announce,
+                                     render=lambda text: asyncio.to_thread(self.s.prompts.sentence, text))
+        if self.s.governance is not None:
+            self.s.governance.transferred(self.call.call_id, action, ok)
+
+    async def _announce(self, text: str) -> None:
+        """What happens next, said just before the transfer (the queue and its wait, from call/handoff.py)."""
+        say = Say(text, interruptible=False)
+        self._observe(say)
+        await self.playback.say(say)
+        await self.playback.wait_playout()
 
     async def hangup(self, action: Hangup) -> None:
         await self.playback.wait_playout()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ def register(sub: Any) -> None:
     lat.add_argument("--rounds", type=int, default=1, help="rounds of N concurrent calls, one after another")
     lat.add_argument("--plot", type=Path, default=None, help="PNG of the latency distribution")
     lat.set_defaults(func=handle_latency)
+    _register_killswitch(bsub)
+    register_stt(bsub)
 
 
 def handle_media(args: argparse.Namespace) -> int:
@@ -79,4 +82,74 @@ def handle_nlu(args: argparse.Namespace) -> int:
             nlu.get(path, {}).pop("errors", None)
     engine = engine_turn_benchmark(args.turns)
     print(json.dumps({"nlu": nlu, "engine_turn": engine}, indent=2, default=str))
+    return 0
+
+
+# ------------------------------------------------------------------ bench stt
+
+
+def register_stt(bsub: Any) -> None:
+    stt = bsub.add_parser("stt", help="recognition per turn kind x engine on the generated phone-audio test set")
+    stt.add_argument("--engines", default="both",
+                     help="pocketsphinx, whisper, both (comma-separated; 'both' alone runs all three rows)")
+    stt.add_argument("--kinds", default=None,
+                     help="comma-separated: open,out_of_scope,digits,postcode,yes_no,date,time")
+    stt.add_argument("--limit", type=int, default=None, help="at most N utterances per kind")
+    stt.add_argument("--voices", default=None, help="caller voices (default: the set's five)")
+    stt.add_argument("--cache-dir", type=Path, default=None, help="rendered audio cache (default: $TMPDIR)")
+    stt.add_argument("--json", action="store_true", help="the whole result as JSON (records included)")
+    stt.set_defaults(func=handle_stt)
+
+
+def _stt_progress(done: int, total: int) -> None:
+    if done % 50 == 0 or done == total:
+        print(f"bench stt: {done}/{total} utterances", file=sys.stderr, flush=True)
+
+
+def handle_stt(args: argparse.Namespace) -> int:
+    from ari_agent.devtools import bench_stt
+    from ari_agent.devtools.phone_set import DEFAULT_CACHE
+    from ari_agent.ops.models import prepared_whisper_model
+    from ari_agent.speech.tts_factory import prepared_piper_voice
+
+    cfg = config_from(args)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if engines == ["both"]:
+        engines = list(bench_stt.ENGINES)
+    whisper = cfg.stt.whisper.model_path or prepared_whisper_model(cfg.models.dir)
+    try:
+        result = bench_stt.run_stt_bench(
+            engines=engines, kinds=args.kinds.split(",") if args.kinds else None, limit=args.limit,
+            whisper_model=whisper, piper_model=cfg.tts.piper.model_path or prepared_piper_voice(cfg.models.dir),
+            voices=args.voices.split(",") if args.voices else None, cache_dir=args.cache_dir or DEFAULT_CACHE,
+            whisper_threads=cfg.stt.whisper.threads, whisper_audio_ctx_floor=cfg.stt.whisper.audio_ctx_floor,
+            progress=_stt_progress)
+    except ValueError as exc:
+        print(f"ari-agent bench stt: {exc}")
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(f"{result['utterances']} utterances, voices {', '.join(result['voices'])}, conditions "
+          f"{result['conditions']}; {result['cpus']} CPUs; wall {result['wall_s']} s")
+    print(result["table"])
+    return 0
+
+
+# ---------------------------------------------------------------------- kill switch (governance)
+def _register_killswitch(bsub: Any) -> None:
+    ks = bsub.add_parser("killswitch", help="time from `killswitch on` to transfer-only in N agent processes")
+    ks.add_argument("--agents", type=int, default=3)
+    ks.add_argument("--flips", type=int, default=50, help="on/off rounds through Redis")
+    ks.add_argument("--cli-flips", type=int, default=5, help="rounds through the `ari-agent killswitch` command")
+    ks.add_argument("--override-flips", type=int, default=10, help="rounds through the override file")
+    ks.add_argument("--redis-url", default=None, help="default: a private redis-server on a free port")
+    ks.set_defaults(func=handle_killswitch)
+
+
+def handle_killswitch(args: argparse.Namespace) -> int:
+    from ari_agent.devtools.bench_killswitch import run_killswitch_bench
+
+    result = run_killswitch_bench(args.agents, args.flips, args.cli_flips, args.override_flips, args.redis_url)
+    print(json.dumps(result, indent=2))
     return 0

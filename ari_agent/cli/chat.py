@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-from ari_agent.call.actions import ActionInterpreter, action_record
+from ari_agent.call.actions import ActionInterpreter, action_record, event_line
 from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.script import Control, ScriptError, parse_script_line
@@ -27,10 +27,8 @@ from ari_agent.devtools.demo_backend import running_demo_backend
 from ari_agent.errors import AriAgentError
 from ari_agent.seam import (
     Action,
-    BargeIn,
     CallStarted,
     CallTool,
-    Dtmf,
     Event,
     Hangup,
     Listen,
@@ -164,7 +162,7 @@ class TextCall:
     async def play(self, event: Event, *, label: bool = True) -> None:
         """Feed ``event`` to the engine, carry out its actions (running tools), print everything."""
         if label:
-            self.write(_event_line(event))
+            self.write(event_line(event))
         await self.interpreter.feed(event)
 
     async def _decide(self, event: Event) -> list[Action]:
@@ -194,20 +192,6 @@ def _writer(out: TextIO) -> Callable[[str], None]:
         out.flush()
 
     return write
-
-
-def _event_line(event: Event) -> str:
-    if isinstance(event, Utterance):
-        return f"CALLER  {event.text}"
-    if isinstance(event, Dtmf):
-        return f"CALLER  [keys {event.digits}]"
-    if isinstance(event, Timeout):
-        return f"CALLER  [{event.kind}]"
-    if isinstance(event, BargeIn):
-        return f"CALLER  [speaks over the prompt after hearing: \"{event.heard_text}\"]"
-    if isinstance(event, CallStarted):
-        return f"{INDENT}[call from {event.caller_id or 'unknown'}]"
-    return f"{INDENT}[{event}]"
 
 
 def _action_line(action: Action) -> str:

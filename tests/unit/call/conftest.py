@@ -111,7 +111,9 @@ class FakeLine:
     handoffs: list[Handoff] = field(default_factory=list)
     frames_sent: int = 0
 
-    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None) -> bool:
+    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
+                      announce: Callable[[str], Awaitable[object]] | None = None,
+                      render: Callable[[str], Awaitable[object]] | None = None) -> bool:
         self.handoffs.append(Handoff(queue, reason, dict(context or {})))
         return True
 
