@@ -18,14 +18,11 @@ import datetime as dt
 import html
 import io
 import logging
-import secrets
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from aiohttp import web
 
-from ari_agent.ops.screenpop.passwords import verify_password
+from ari_agent.ops.web_sign_in import SignIn
 from ari_agent.records.kpi import CostInputs, Kpis, compute_kpis
 from ari_agent.records.store import CallRecordStore
 
@@ -33,15 +30,6 @@ log = logging.getLogger(__name__)
 
 COOKIE = "ari_agent_kpi"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-MAX_FAILURES, FAILURE_WINDOW_S, LOCKOUT_S = 5, 300.0, 60.0
-# verified against when the name is unknown, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-
-
-@dataclass
-class _Session:
-    user: str
-    expires: float
 
 
 class KpiDashboard:
@@ -50,13 +38,10 @@ class KpiDashboard:
                  today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date()) -> None:
         self.store = store
         self.users = dict(users)  # name -> scrypt hash
+        self.sign_in = SignIn(COOKIE, lambda: self.users, ttl_s=session_ttl_s, secure_cookie=secure_cookie)
         self.costs = costs or CostInputs()
-        self.session_ttl_s = session_ttl_s
-        self.secure_cookie = secure_cookie
         self.metrics_days = metrics_days
         self.today = today
-        self.sessions: dict[str, _Session] = {}
-        self.failures: dict[str, list[float]] = {}
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers])
@@ -69,12 +54,7 @@ class KpiDashboard:
 
     # ------------------------------------------------------------------ auth
     def _user(self, request: web.Request) -> str | None:
-        token = request.cookies.get(COOKIE, "")
-        s = self.sessions.get(token) if token else None
-        if s is None or s.expires < time.monotonic() or s.user not in self.users:
-            self.sessions.pop(token, None)
-            return None
-        return s.user
+        return self.sign_in.user(request)
 
     async def login_form(self, request: web.Request) -> web.Response:
         return _html(_login_page())
@@ -82,31 +62,16 @@ class KpiDashboard:
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
         name = str(form.get("username", "")).strip()[:100]
-        password = str(form.get("password", ""))[:1000]
-        now = time.monotonic()
-        recent = [t for t in self.failures.get(name, []) if now - t < FAILURE_WINDOW_S]
-        self.failures[name] = recent
-        if len(recent) >= MAX_FAILURES and now - recent[-1] < LOCKOUT_S:
+        verdict = await self.sign_in.check(name, str(form.get("password", ""))[:1000])
+        if verdict == "locked":
             return _html(_login_page("Too many failed sign-ins; try again in a minute."), status=429)
-        stored = self.users.get(name, _DUMMY_HASH)
-        ok = await asyncio.to_thread(verify_password, password, stored)
-        if name not in self.users or not ok:
-            recent.append(now)
+        if verdict == "wrong":
             log.info("kpi dashboard: failed sign-in for %r", name)
             return _html(_login_page("Wrong name or password."), status=401)
-        self.failures.pop(name, None)
-        token = secrets.token_urlsafe(32)
-        self.sessions[token] = _Session(name, now + self.session_ttl_s)
-        resp = web.HTTPSeeOther("/")
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/", secure=self.secure_cookie,
-                        max_age=int(self.session_ttl_s))
-        raise resp
+        raise self.sign_in.start_session(name)
 
     async def logout(self, request: web.Request) -> web.Response:
-        self.sessions.pop(request.cookies.get(COOKIE, ""), None)
-        resp = web.HTTPSeeOther("/login")
-        resp.del_cookie(COOKIE, path="/")
-        raise resp
+        raise self.sign_in.end_session(request)
 
     # ------------------------------------------------------------------ pages
     async def index(self, request: web.Request) -> web.Response:

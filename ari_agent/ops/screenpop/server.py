@@ -16,9 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ from ari_agent.call.handoff_store import HandoffStore
 from ari_agent.config import Config
 from ari_agent.ops.screenpop.live import LiveCalls, interface_key
 from ari_agent.ops.screenpop.page import agent_page, login_page
-from ari_agent.ops.screenpop.passwords import verify_password
+from ari_agent.ops.web_sign_in import SignIn
 from ari_agent.telephony.ami import AmiClient
 from ari_agent.telephony.ami_events import QueueEvent
 
@@ -37,16 +34,9 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"screenpop.css": "text/css", "screenpop.js": "text/javascript"}
 COOKIE = "screenpop_session"
-MAX_FAILURES, FAILURE_WINDOW_S, LOCKOUT_S = 5, 300.0, 60.0
 HEARTBEAT_S = 15.0
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-
-
-@dataclass
-class WebSession:
-    agent: str
-    expires: float
 
 
 class ScreenPop:
@@ -55,9 +45,10 @@ class ScreenPop:
         self.ami = ami or AmiClient(cfg.ami, events=True)
         self.store = store or HandoffStore(cfg.redis.url)
         self.live = LiveCalls()
-        self.sessions: dict[str, WebSession] = {}
+        self.sign_in = SignIn(COOKIE, lambda: {n: a.password_hash.get_secret_value()
+                                               for n, a in cfg.screenpop.agents.items()},
+                              ttl_s=cfg.screenpop.session_ttl_s, secure_cookie=cfg.screenpop.secure_cookie)
         self.subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
-        self.failures: dict[str, list[float]] = {}
         self.events_seen = 0
         self.cards_pushed = 0
         self._events: asyncio.Queue[QueueEvent] | None = None
@@ -122,19 +113,7 @@ class ScreenPop:
 
     # ------------------------------------------------------------------ auth
     def _agent_of(self, request: web.Request) -> str | None:
-        token = request.cookies.get(COOKIE, "")
-        session = self.sessions.get(token) if token else None
-        if session is None:
-            return None
-        if session.expires < time.monotonic() or session.agent not in self.cfg.screenpop.agents:
-            self.sessions.pop(token, None)
-            return None
-        return session.agent
-
-    def _locked_out(self, name: str, now: float) -> bool:
-        recent = [t for t in self.failures.get(name, []) if now - t < FAILURE_WINDOW_S]
-        self.failures[name] = recent
-        return len(recent) >= MAX_FAILURES and now - recent[-1] < LOCKOUT_S
+        return self.sign_in.user(request)
 
     async def login_form(self, request: web.Request) -> web.Response:
         if self._agent_of(request):
@@ -144,31 +123,17 @@ class ScreenPop:
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
         name = str(form.get("username", "")).strip()[:100]
-        password = str(form.get("password", ""))[:1000]
-        now = time.monotonic()
-        if self._locked_out(name, now):
+        verdict = await self.sign_in.check(name, str(form.get("password", ""))[:1000])
+        if verdict == "locked":
             return _html(login_page("Too many failed sign-ins; try again in a minute.", name), status=429)
-        agent = self.cfg.screenpop.agents.get(name)
-        stored = agent.password_hash.get_secret_value() if agent is not None else _DUMMY_HASH
-        ok = await asyncio.to_thread(verify_password, password, stored)  # scrypt: off the event loop
-        if agent is None or not ok:
-            self.failures.setdefault(name, []).append(now)
+        if verdict == "wrong":
             log.info("screen-pop: failed sign-in for %r", name)
             return _html(login_page("Wrong agent name or password.", name), status=401)
-        self.failures.pop(name, None)
-        token = secrets.token_urlsafe(32)
-        self.sessions[token] = WebSession(name, now + self.cfg.screenpop.session_ttl_s)
-        log.info("screen-pop: %s signed in (member %s)", name, agent.interface)
-        resp = web.HTTPSeeOther("/")
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
-                        secure=self.cfg.screenpop.secure_cookie, max_age=self.cfg.screenpop.session_ttl_s)
-        raise resp
+        log.info("screen-pop: %s signed in (member %s)", name, self.cfg.screenpop.agents[name].interface)
+        raise self.sign_in.start_session(name)
 
     async def logout(self, request: web.Request) -> web.Response:
-        self.sessions.pop(request.cookies.get(COOKIE, ""), None)
-        resp = web.HTTPSeeOther("/login")
-        resp.del_cookie(COOKIE, path="/")
-        raise resp
+        raise self.sign_in.end_session(request)
 
     # ------------------------------------------------------------------ pages
     async def index(self, request: web.Request) -> web.Response:
@@ -225,7 +190,6 @@ class ScreenPop:
 
 
 # A valid hash of a random password: unknown names cost the same scrypt as known ones.
-_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "="
 
 
 def _sse(card: dict[str, Any]) -> bytes:
