@@ -92,14 +92,14 @@ def test_tiny_subset_table_with_pocketsphinx(judge: Judge, tmp_path: Path) -> No
 def test_both_engines_on_one_known_utterance(judge: Judge, tmp_path: Path) -> None:
     from ari_agent.speech.whisper_stt import WhisperWorkerPool
 
-    with WhisperWorkerPool(prepared_whisper_model(DEFAULT_MODELS_DIR)) as pool:
+    # a generous per-utterance limit: a busy machine slows the worker, it does not make it wrong
+    with WhisperWorkerPool(prepared_whisper_model(DEFAULT_MODELS_DIR), timeout_s=120.0) as pool:
         bench = SttBench(judge, Renderer(tmp_path), ["pocketsphinx", "whisper", "both"], whisper_pool=pool)
         try:
             got = bench.run_one(PhoneUtterance(PhoneItem("yes_no", "yes please", "yes"), "flite:rms", "clean",
                                                0.0, seed=2))
         finally:
             bench.close()
-    if got.heard["whisper"].error:  # a worker overrun on a loaded machine is not what this checks
-        pytest.skip(f"whisper: {got.heard['whisper'].error}")
+    assert got.heard["whisper"].error is None
     assert got.heard["whisper"].value == "yes" and got.heard["both"].value == got.heard["pocketsphinx"].value
     assert got.heard["whisper"].cpu_s > 0  # the worker's CPU is counted
