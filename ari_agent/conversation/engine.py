@@ -944,15 +944,12 @@ class ConversationEngine:
         a change (confirming the appointment instead of moving it is a switch, not a side question)."""
         task = self.task
         side = self.map.intent(route.intent) if route.intent is not None else None
-        if task is not None and side is not None and not _REPLACES.search(text) and not self._writes(side):
+        if task is not None and side is not None and not _REPLACES.search(text) and not self.map.writes(side):
             assert route.intent is not None
             self.suspended.append(task)
             self.task = None
             self.notes.append(f"{task.intent.name} put aside for {route.intent}")
         return self._start_intent(route, text, [])
-
-    def _writes(self, intent: IntentDefinition) -> bool:
-        return any(self.map.tools[s.tool].write for s in intent.steps if s.tool in self.map.tools)
 
     def _retry(self, condition: Condition, *, detail: str = "") -> list[Action]:
         self.attempts += 1

@@ -327,6 +327,10 @@ class IntentMap:
     def intents(self) -> tuple[IntentDefinition, ...]:
         return self.spec.intents
 
+    def writes(self, intent: IntentDefinition) -> bool:
+        """Whether one of ``intent``'s steps calls a tool that writes."""
+        return any(self.tools[s.tool].write for s in intent.steps if s.tool in self.tools)
+
     def intent(self, name: str) -> IntentDefinition | None:
         return next((i for i in self.spec.intents if i.name == name), None)
 

@@ -44,7 +44,7 @@ class IntentRouter:
         # The change verbs each read-only intent's own phrasings use (none for most).
         self.read_only_verbs: dict[str, frozenset[str]] = {}
         for i in intent_map.intents:
-            if any(intent_map.tools[s.tool].write for s in i.steps if s.tool in intent_map.tools):
+            if intent_map.writes(i):
                 continue
             words = {w for phrase in (*i.examples, *i.keywords) for w in tokens(phrase)}
             self.read_only_verbs[i.name] = frozenset(words & CHANGE_VERBS)
