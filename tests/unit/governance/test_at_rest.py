@@ -39,7 +39,8 @@ def test_round_trip_names_its_key() -> None:
     for data in (b"", b"x", os.urandom(10_000)):
         blob = s.seal(data, "call-1")
         assert blob.startswith(MAGIC) and key_id_of(blob) == "k1"
-        assert data not in blob or not data
+        # plaintext long enough not to occur in random ciphertext by chance
+        assert len(data) < 16 or data not in blob
         assert s.open(blob, "call-1") == data
     assert s.seal(b"same", "c") != s.seal(b"same", "c")  # a fresh nonce every time
 
