@@ -185,8 +185,11 @@ def _date_at(
             return _safe_date(year_at[0], month, day_at[0]), year_at[1]
         return _resolve_year(month, day_at[0], today, direction), day_at[1]
     day_at = read_ordinal(words, i)
-    if day_at is None and w.isdigit() and i + 1 < n and words[i + 1] in MONTHS:
+    if day_at is None and w.isdigit() and _month_follows(words, i + 1):  # "23 March", "23 of March"
         day_at = (int(w), i + 1)
+    if day_at is None and w.endswith("s") and _month_follows(words, i + 1):  # "the tenths of March"
+        day_at = read_ordinal([w[:-1]], 0)
+        day_at = (day_at[0], i + 1) if day_at is not None else None
     if day_at is not None and not 1 <= day_at[0] <= 31:
         return None, day_at[1]  # "the thirty second": no day, and "second" is no day either
     if day_at is not None:
@@ -211,6 +214,13 @@ def _date_at(
             modifier = "last"
         return _weekday_date(WEEKDAYS[w], modifier, today), end
     return None
+
+
+def _month_follows(words: list[str], j: int) -> bool:
+    """A month name at ``words[j]``, or "of" and a month there."""
+    if j < len(words) and words[j] == "of":
+        j += 1
+    return j < len(words) and words[j] in MONTHS
 
 
 def _slashed_date(a: int, b: int, year_text: str | None, today: date, direction: Direction,

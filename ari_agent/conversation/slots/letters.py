@@ -124,10 +124,18 @@ def parse_postcode(text: str, fmt: PostcodeFormat = "any", min_length: int = 2, 
     """The postcode in ``text`` in the canonical form tools take: upper case, no spaces ("SW1A1AA",
     "M11AE"; a US ZIP "12345" or "123456789"), or None when what was heard is not one in ``fmt``.
 
-    Typed, written by a recogniser, or spelled ("S W one A one A A"); for ``uk`` an O heard where
+    Typed, written by a recogniser, or spelled ("S W one A one A A"); for ``uk`` the cheapest valid
+    reading of an approximate transcript first (:func:`~ari_agent.conversation.slots.postcode_reading.
+    closest_uk_postcode`: homophones, misheard NATO words), else the strict one, where an O heard where
     the format needs a digit is a zero and a zero where it needs a letter is an O ("SW1A OAA" ->
     "SW1A0AA"), when exactly one reading fits.
     """
+    if fmt == "uk":
+        from ari_agent.conversation.slots.postcode_reading import closest_uk_postcode  # it builds on this module
+
+        closest = closest_uk_postcode(text)  # "S1 to Fg." -> S12FG, where the strict reading gives S1T0FG
+        if closest is not None:
+            return closest
     lo, hi = (5, 7) if fmt == "uk" else (5, 9) if fmt == "us" else (min_length, max_length)
     code = parse_letters(text, lo, hi, allow_digits=True)
     if code is None and fmt == "us":

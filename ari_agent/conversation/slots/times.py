@@ -20,6 +20,8 @@ _HOUR_SUFFIX = re.compile(r"^(\d{1,2})(am|pm)$")
 _MORNING = ("am", "morning")
 _AFTERNOON = ("pm", "afternoon", "evening", "night", "tonight")
 _FRACTIONS = {"half": 30, "quarter": 15}
+# Hours a recogniser writes as another word: "to PM" for "two pm"; trusted only before am/pm or o'clock.
+_HOUR_HOMOPHONES = {"to": 2, "too": 2, "for": 4}
 
 
 def _meridiem(words: list[str], j: int) -> str | None:
@@ -115,6 +117,14 @@ def _time_at(words: list[str], i: int, require_cue: bool) -> tuple[time, int] | 
                     minutes = 60 - minutes
                     hour = hour - 1 or 12
                 return _with_end(_apply(hour, minutes % 60, _meridiem(words, hour_at[1])), hour_at[1])
+    numeral = _numeral_clock(w, require_cue or (i > 0 and words[i - 1] in ("number", "code")))
+    if numeral is not None:  # "1030", "845" (a recogniser writes "ten thirty" so)
+        mer = _meridiem(words, i + 1)
+        return _with_end(_apply(numeral[0], numeral[1], mer), i + 1)
+    if w in _HOUR_HOMOPHONES and i + 1 < n and (_meridiem(words, i + 1) in ("am", "pm")
+                                               or words[i + 1] in ("o'clock", "oclock")):
+        mer = _meridiem(words, i + 1)  # "to PM": "two pm"
+        return _with_end(_apply(_HOUR_HOMOPHONES[w], 0, mer), i + 2 if mer is None else _meridiem_end(words, i + 1))
     reading = _hour_reading(words, i)
     if reading is None:
         return None
@@ -144,6 +154,27 @@ def _time_at(words: list[str], i: int, require_cue: bool) -> tuple[time, int] | 
     return _with_end(_apply(hour, minute, mer), j)
 
 
+def _numeral_clock(word: str, refuse: bool) -> tuple[int, int] | None:
+    """A 3-4 digit numeral as hours and minutes ("845" -> 8:45, "1030" -> 10:30), or None (also when
+    ``refuse``: a time picked out of passing speech needs a clearer cue than a bare number)."""
+    if refuse or not word.isdigit() or len(word) not in (3, 4):
+        return None
+    hour, minute = int(word[:-2]), int(word[-2:])
+    return (hour, minute) if hour <= 23 and minute <= 59 else None
+
+
+def _meridiem_end(words: list[str], j: int) -> int:
+    """The index just past the am/pm words at ``words[j]`` ("pm", "p m", "in the afternoon")."""
+    if words[j] in ("am", "pm"):
+        return j + 1
+    if words[j] in ("a", "p"):
+        return j + 2
+    k = j
+    while k < len(words) and k < j + 4 and words[k] not in _MORNING and words[k] not in _AFTERNOON:
+        k += 1
+    return k + 1
+
+
 def _with_end(t: time | None, end: int) -> tuple[time, int] | None:
     return None if t is None else (t, end)
 
@@ -152,7 +183,7 @@ def _hour_reading(words: list[str], i: int) -> tuple[int, int] | None:
     w = words[i]
     if w.isdigit() and len(w) <= 2:
         return int(w), i + 1
-    if w.isdigit() and len(w) in (3, 4):  # "1530"
+    if w.isdigit() and len(w) in (3, 4):  # "1530": a clock time, see _numeral_clock
         return None
     if w in UNITS and w != "zero":
         return UNITS[w], i + 1

@@ -118,6 +118,9 @@ _NEUTRAL = frozenset(
     "let's lets let us let's please do so am are want need like i'd i'll we we'd we'll our mine yours "
     "indeed definitely absolutely certainly course of exactly correct true that'd done make what".split()
 )
+# A recogniser on a phone line writes "no" / "nah" as "now" ("uh, no" -> "at now."): an answer of nothing but
+# "now" (and these) is a no. Never a yes, so a misreading here can only cost a re-ask, never a consent.
+_NOW_AS_NO = frozenset("now at uh um er and oh".split())
 _SWAP = {"my": "your", "me": "you", "i": "you", "mine": "yours", "i'm": "you're", "your": "my"}
 _ELLIPSIS_NOT = re.compile(r"(\.\.\.|…|,|-)\s*not\W*$", re.IGNORECASE)
 
@@ -211,8 +214,12 @@ def _is_question(text: str, words: list[str]) -> bool:
 def read_yes_no(text: str, question: str = "") -> YesNoReading:
     """The verdict on ``text`` as an answer to the yes/no ``question`` (its words may be repeated)."""
     words = tokens(text)
+    if len(words) > 1 and words[0] == "but":  # "uh, yes" written "But, yes.": a leading "but" sets no condition
+        words = words[1:]
     if not words:
         return YesNoReading("unclear", "nothing")
+    if "now" in words and all(w in _NOW_AS_NO for w in words):
+        return YesNoReading("no", "negative", "now")
     spans = _spans(words)
     for n in range(1, len(spans)):  # a negated yes is a no: "that's not right", "not correct"
         _, e0, k0 = spans[n - 1]
@@ -227,8 +234,10 @@ def read_yes_no(text: str, question: str = "") -> YesNoReading:
                 return " ".join(words[s:e])
         return ""
 
-    if _is_question(text, words) or "question" in kinds:
+    if "question" in kinds or _is_question(text.replace("?", " "), words):
         return YesNoReading("unclear", "question", cue("question") or said)
+    if "?" in text and not ("no" in kinds and "yes" not in kinds):  # "No? No." (a recogniser's "?"): still a no
+        return YesNoReading("unclear", "question", said)
     if "when" in words[1:]:
         return YesNoReading("unclear", "condition", "when")
     has_yes, has_no = "yes" in kinds, "no" in kinds
