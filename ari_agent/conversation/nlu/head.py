@@ -128,9 +128,22 @@ class HeadCalibration:
     use_head: bool
 
 
+@dataclass(frozen=True)
+class Augmented:
+    """Embeddings of model-free variants of the examples (``augment.py``): ``source[i]`` is the
+    row of the example variant ``i`` was made from (so cross-validation holds them out together)."""
+
+    vecs: FloatArray
+    source: npt.NDArray[np.int64]
+
+
 def fit_intent_head(example_vecs: FloatArray, owner: npt.NDArray[np.int64], n_intents: int,
-                    anchor_vecs: FloatArray) -> SoftmaxHead:
-    """The head over ``n_intents`` intents plus one out-of-scope class learnt from the anchors."""
+                    anchor_vecs: FloatArray, augmented: Augmented | None = None) -> SoftmaxHead:
+    """The head over ``n_intents`` intents plus one out-of-scope class learnt from the anchors,
+    trained on the examples and their variants."""
+    if augmented is not None and len(augmented.source):
+        example_vecs = np.vstack([example_vecs, augmented.vecs])
+        owner = np.concatenate([owner, owner[augmented.source]])
     x = np.vstack([example_vecs, anchor_vecs]) if len(anchor_vecs) else example_vecs
     y = np.concatenate([owner, np.full(len(anchor_vecs), n_intents, dtype=np.int64)])
     return fit_softmax(x, y, n_intents + 1, l2=HEAD_L2, steps=HEAD_STEPS, init_scale=HEAD_INIT_SCALE)
@@ -163,6 +176,7 @@ def calibrate_head(
     folds: int = CV_FOLDS,
     margin: float = 0.01,
     rejection_weight: float | None = None,
+    augmented: Augmented | None = None,
 ) -> HeadCalibration:
     """k-fold cross-validation over the training examples (and the anchors) of one map.
 
@@ -186,7 +200,12 @@ def calibrate_head(
         if not held.any() or held.all():
             continue
         keep = ~held
-        head = fit_intent_head(example_vecs[keep], own[keep], n_intents, anchor_vecs[anchor_fold != f])
+        fold_aug = None
+        if augmented is not None:  # variants of held-out examples are held out with them
+            remap = np.cumsum(keep) - 1
+            mask = keep[augmented.source]
+            fold_aug = Augmented(augmented.vecs[mask], remap[augmented.source[mask]])
+        head = fit_intent_head(example_vecs[keep], own[keep], n_intents, anchor_vecs[anchor_fold != f], fold_aug)
         in_probs.append(head.probs(example_vecs[held]))
         in_gold.append(own[held])
         anchor_probs.append(head.probs(anchor_vecs[anchor_fold == f]))

@@ -197,3 +197,7 @@ def test_contact_centre_dev_split_with_minilm() -> None:
     report = evaluate(clf, load_testset(CONTACT_CENTRE_DEV))
     assert report["in_scope_accuracy"] >= 0.9, report["errors"]
     assert report["oos_handed_off_rate"] >= 0.85, report["errors"]
+    # Disfluent, recogniser-garbled and near-miss out-of-scope dev items (measured: 0.909 / 0.800).
+    noisy = evaluate(clf, load_testset(CONTACT_CENTRE_DEV.with_name("contact_centre_dev_noisy.jsonl")))
+    assert noisy["in_scope_accuracy"] >= 0.88, noisy["errors"]
+    assert noisy["oos_handed_off_rate"] >= 0.77, noisy["errors"]
