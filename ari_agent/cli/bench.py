@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
     lat.set_defaults(func=handle_latency)
     _register_killswitch(bsub)
     register_stt(bsub)
+    from ari_agent.cli.drill import register_drill
+
+    register_drill(bsub)
 
 
 def handle_media(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not run RQ's scheduler (retries with an interval need one somewhere)")
     parser.add_argument("--maintenance-interval", type=int, default=30, metavar="S",
                         help="seconds between registry clean-ups and dead-worker recovery (default: 30)")
+    parser.add_argument("--redis-wait", type=float, default=60.0, metavar="S",
+                        help="at start-up, wait up to S seconds for redis to answer (default: 60; 0: fail at once)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -37,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
     settings = WriteQueueSettings() if args.queue is None else WriteQueueSettings(name=args.queue)
     if args.maintenance_interval < 1:
         raise AriAgentError("--maintenance-interval must be >= 1")
+    if args.redis_wait < 0:
+        raise AriAgentError("--redis-wait must be >= 0")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return run_worker(url, settings, burst=args.burst, with_scheduler=not args.no_scheduler, name=args.name,
-                          maintenance_interval_s=args.maintenance_interval)
+                          maintenance_interval_s=args.maintenance_interval, redis_wait_s=args.redis_wait)
     except redis.ConnectionError as exc:
         raise AriAgentError(f"cannot reach redis at {_without_password(url)}: {exc}") from None
 

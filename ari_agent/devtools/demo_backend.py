@@ -14,6 +14,7 @@ Endpoints (JSON in, JSON out; errors are ``{"error": code, "detail": text}``):
 ``GET  /faq/{topic}``                        ``hours``, ``address``, ``returns``; 404
 ``POST /writes``                             generic write (needs Idempotency-Key): ``{reference, payload}``
 ``GET  /writes``                             every performed write, with ``count`` and ``replays``
+``GET  /writes/counts[?key=K]``              performed writes per idempotency key (drills count these)
 ``GET|PUT|DELETE /_faults``                  fault injection (below)
 ===========================================  =============================================
 
@@ -291,6 +292,19 @@ class DemoStore:
                         "payload": json.loads(r["payload"]), "created_at": r["created_at"]} for r in rows],
         }
 
+    def write_counts(self, conn: sqlite3.Connection, key: str | None = None) -> dict[str, Any]:
+        """Performed writes per idempotency key (``count`` > 1 for a key would be a duplicate side effect)."""
+        if key is None:
+            rows = conn.execute("SELECT idempotency_key, COUNT(*) AS n FROM writes GROUP BY idempotency_key")
+            replays = conn.execute("SELECT COALESCE(SUM(replays), 0) FROM idempotency").fetchone()[0]
+        else:
+            rows = conn.execute("SELECT idempotency_key, COUNT(*) AS n FROM writes WHERE idempotency_key = ? "
+                                "GROUP BY idempotency_key", (key,))
+            replays = conn.execute("SELECT COALESCE(SUM(replays), 0) FROM idempotency WHERE key = ?",
+                                   (key,)).fetchone()[0]
+        per_key = {str(r["idempotency_key"]): int(r["n"]) for r in rows}
+        return {"count": sum(per_key.values()), "replays": int(replays), "per_key": per_key}
+
     # ------------------------------------------------------------ writes
 
     def write(self, conn: sqlite3.Connection, key: str | None, op: str, target: str, body: dict[str, Any],
@@ -401,7 +415,7 @@ async def _faults_and_errors(request: web.Request, handler: Handler) -> web.Stre
         if not request.path.startswith("/_faults"):
             delay_ms = _int_param(request, "delay_ms")
             fail = _int_param(request, "fail")
-            exempt = request.path == "/health" or (request.path == "/writes" and request.method == "GET")
+            exempt = request.path == "/health" or (request.path.startswith("/writes") and request.method == "GET")
             if not exempt and request.path.startswith(faults.path_prefix):
                 delay_ms = delay_ms or faults.delay_ms
                 if not fail and faults.fail_status and faults.fail_count != 0:
@@ -516,6 +530,12 @@ async def list_writes(request: web.Request) -> web.Response:
     return web.json_response(await store.call(store.writes))
 
 
+async def write_counts(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    key = request.query.get("key")
+    return web.json_response(await store.call(lambda c: store.write_counts(c, key)))
+
+
 async def get_faults(request: web.Request) -> web.Response:
     return web.json_response(asdict(request.app[FAULTS_KEY]))
 
@@ -546,6 +566,7 @@ def create_app(store: DemoStore, faults: Faults | None = None, *, close_store: b
     app.router.add_get("/faq/{topic}", get_faq)
     app.router.add_post("/writes", post_write)
     app.router.add_get("/writes", list_writes)
+    app.router.add_get("/writes/counts", write_counts)
     app.router.add_get("/_faults", get_faults)
     app.router.add_put("/_faults", put_faults)
     app.router.add_delete("/_faults", delete_faults)

@@ -74,6 +74,7 @@ class SubmitState(StrEnum):
     ALREADY_DONE = "already_done"  # this key's write already completed (or was refused for good)
     REQUEUED = "requeued"  # this key's job had failed; it is queued again
     CANCELLED = "cancelled"  # an operator cancelled this key's job; not resubmitted
+    SPOOLED = "spooled"  # redis was unreachable: stored durably in the local spool, replayed when it returns
 
 
 class WriteFailed(Exception):
@@ -143,6 +144,13 @@ class WriteQueue:
 
     def close(self) -> None:
         self.connection.close()
+
+    def reachable(self) -> bool:
+        """Does redis answer a PING now?"""
+        try:
+            return bool(self.connection.ping())
+        except redis.RedisError:
+            return False
 
     # ------------------------------------------------------------ submit
 
@@ -306,7 +314,12 @@ class WriteQueue:
 
 
 class RecoveringWorker(Worker):
-    """An RQ worker that also recovers dead local workers' jobs at each maintenance tick."""
+    """An RQ worker that also recovers dead local workers' jobs at each maintenance tick.
+
+    After a redis outage RQ retries the connection with exponential backoff; capped at 5 s here
+    (RQ's own cap is 60 s), so the queue drains within seconds of redis coming back."""
+
+    max_connection_wait_time = 5.0
 
     def __init__(self, *args: Any, write_queue: WriteQueue, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -325,10 +338,33 @@ class RecoveringWorker(Worker):
             log.warning("recovery of abandoned write jobs failed: %s", exc)
 
 
+def wait_for_redis(conn: redis.Redis, wait_s: float, *, max_interval_s: float = 5.0) -> None:
+    """Return once redis answers a PING; retry (backoff capped at ``max_interval_s``) for ``wait_s``
+    seconds, then raise the last ``redis.ConnectionError``. A worker restarted during a redis outage
+    waits here instead of exiting at once and being restarted again and again."""
+    deadline = time.monotonic() + wait_s
+    interval = 0.25
+    while True:
+        try:
+            conn.ping()
+            return
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            if time.monotonic() + interval > deadline:
+                raise redis.ConnectionError(str(exc)) from None
+            log.warning("redis not reachable (%s); retrying in %.1f s", exc, interval)
+            time.sleep(interval)
+            interval = min(interval * 2, max_interval_s)
+
+
 def run_worker(redis_url: str, settings: WriteQueueSettings | None = None, *, burst: bool = False,
-               with_scheduler: bool = True, name: str | None = None, maintenance_interval_s: int = 30) -> int:
-    """Run an RQ worker on the write queue until stopped (or, with ``burst``, until it is empty)."""
+               with_scheduler: bool = True, name: str | None = None, maintenance_interval_s: int = 30,
+               redis_wait_s: float = 0.0) -> int:
+    """Run an RQ worker on the write queue until stopped (or, with ``burst``, until it is empty).
+
+    With ``redis_wait_s``, a redis that does not answer yet is waited for that long at start-up."""
     queue = WriteQueue(redis.Redis.from_url(redis_url), settings)
+    if redis_wait_s > 0:
+        wait_for_redis(queue.connection, redis_wait_s)
     report = queue.recover_abandoned()
     log.info("worker starting on %s (recovered %d jobs)", queue.settings.name,
              len(report.abandoned_jobs) + len(report.stranded_jobs))

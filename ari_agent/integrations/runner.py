@@ -8,7 +8,11 @@ with a code from :class:`~ari_agent.integrations.outcomes.ToolErrorCode`.
 - Synchronous writes (``write: true``): sent once with ``Idempotency-Key: <call.idempotency_key>``;
   never retried here (a timed-out write's outcome is unknown: the engine hands off).
 - Asynchronous writes (``async_write: true``): enqueued on RQ (in a thread; rq is synchronous) and
-  answered at once with ``ok=True, submitted=True``.
+  answered at once with ``ok=True, submitted=True``. With ``spool_path``, a write Redis cannot take
+  goes to the fsync'd local spool (``state: spooled``, still ``submitted=True``: it is durably
+  stored) and a background task replays the spool into RQ when Redis answers again
+  (:mod:`~ari_agent.integrations.spool`). Only when neither can store it is the answer
+  ``queue_unavailable`` (the engine hands off).
 - Per tool, a circuit breaker: after N consecutive failures every call returns ``circuit_open``
   immediately for T seconds, then one trial call decides.
 
@@ -19,10 +23,12 @@ environment variable) and never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -37,6 +43,7 @@ from ari_agent.integrations.idempotency import is_valid_key
 from ari_agent.integrations.jobs import SubmitState, WriteJob, WriteQueue
 from ari_agent.integrations.outcomes import BREAKER_FAILURES, RETRYABLE, ToolErrorCode
 from ari_agent.integrations.secrets import MissingSecretError, redact, resolve_headers, resolve_template
+from ari_agent.integrations.spool import SpoolingWriteQueue, WriteSpool
 from ari_agent.integrations.tools_config import HttpToolSpec, ToolsConfig
 from ari_agent.seam import CallTool, ToolResult
 
@@ -63,6 +70,8 @@ class ToolRunner:
         env: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
         write_queue: WriteSubmitter | None = None,
+        spool_path: str | Path | None = None,
+        spool_replay_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: SleepFn = asyncio.sleep,
         rng: random.Random | None = None,
@@ -95,6 +104,12 @@ class ToolRunner:
                 raise ConfigError("<tools>", "definitions", f"async_write tools ({tools}) need redis_url")
             self._queue = WriteQueue.from_url(redis_url, config.write_queue)
             self._owns_queue = True
+        self._spooler: SpoolingWriteQueue | None = None
+        self._replay_interval_s = spool_replay_interval_s
+        self._replayer: asyncio.Task[None] | None = None
+        if spool_path is not None and isinstance(self._queue, WriteQueue):
+            self._spooler = SpoolingWriteQueue(self._queue, WriteSpool(spool_path))
+            self._queue = self._spooler
 
     # ------------------------------------------------------------ lifecycle
 
@@ -106,6 +121,11 @@ class ToolRunner:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._replayer is not None:
+            self._replayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replayer
+            self._replayer = None
         if self._session is not None and self._owns_session:
             await self._session.close()
             self._session = None
@@ -123,6 +143,7 @@ class ToolRunner:
 
     async def run(self, call: CallTool) -> ToolResult:
         started = time.perf_counter()
+        self._ensure_replayer()
         spec = self.config.definitions.get(call.name)
         if spec is None:
             return self._result(call, started, error=ToolErrorCode.UNKNOWN_TOOL, detail=call.name)
@@ -200,8 +221,10 @@ class ToolRunner:
         job = WriteJob(prepared, call.idempotency_key, spec.response, self.config.write_queue.outcome_ttl_s)
         try:
             state = await asyncio.to_thread(self._queue.submit, job)
-        except Exception as exc:  # redis down, timeouts
+        except Exception as exc:  # redis down (and no spool, or the spool failed too)
             return self._result(call, started, error=ToolErrorCode.QUEUE_UNAVAILABLE, detail=type(exc).__name__)
+        if state is SubmitState.SPOOLED:
+            self._ensure_replayer()
         return self._result(call, started, data={"idempotency_key": call.idempotency_key, "state": state.value},
                             submitted=True)
 
@@ -220,6 +243,31 @@ class ToolRunner:
         if detail:
             out.setdefault("detail", detail)
         return ToolResult(call.call_id, False, out, error.value, False)
+
+    # ------------------------------------------------------------ spool replay
+
+    @property
+    def spooler(self) -> SpoolingWriteQueue | None:
+        return self._spooler
+
+    def _ensure_replayer(self) -> None:
+        """While writes sit in the spool, one background task replays them into RQ (every interval)."""
+        spooler = self._spooler
+        if spooler is None or not spooler.spooling:
+            return
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.get_running_loop().create_task(self._replay_loop(spooler),
+                                                                    name="write-spool-replay")
+
+    async def _replay_loop(self, spooler: SpoolingWriteQueue) -> None:
+        # Redis gives no sign when it comes back: asking it (a PING per interval) is the only way to know.
+        while spooler.spooling:
+            try:
+                await asyncio.to_thread(spooler.replay)
+            except Exception:  # a disk error reading the spool: keep the jobs, try again later
+                log.exception("write spool replay failed")
+            if spooler.spooling:
+                await asyncio.sleep(self._replay_interval_s)
 
     # ------------------------------------------------------------ introspection
 
