@@ -21,6 +21,7 @@ from ari_agent.devtools.resource_meter import measure
 from ari_agent.devtools.test_caller import read_wav_mono
 from ari_agent.devtools.voices import VOICES, synthesize_caller
 from ari_agent.media.match import audio_similarity
+from ari_agent.telephony.rtp_transport import RtpEndpoint
 
 CALLER_LINES = [
     "Hello, I am calling because I would like to know where my order is. It was supposed to arrive on Monday "
@@ -60,7 +61,7 @@ async def run_media_bench(cfg: Config, calls: int, work_dir: Path) -> dict[str, 
         scores_b: list[float] = []
         for r in results:
             s = sessions.get(f"{r.call_id}-leg")
-            if s is None:
+            if s is None or not isinstance(s.endpoint, RtpEndpoint):
                 continue
             st = s.endpoint.stats
             lateness.extend(abs(x) * 1000 for x in st.send_lateness)

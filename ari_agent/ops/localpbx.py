@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ari_agent.errors import AriAgentError
+from ari_agent.ops.pbx_tls import TlsFiles, ensure_tls
 
 PACKAGES = ("asterisk", "asterisk-modules", "asterisk-config")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -32,6 +33,10 @@ RUN_DIR_IN_ROOT = "/run/ari-agent-asterisk"  # not /var/run: a symlink the host 
 LOG_DIR_IN_ROOT = "/var/log/ari-agent-asterisk"
 # Where test-caller WAVs and recordings live inside the PBX filesystem (see dialplan/test-caller.conf).
 CALLS_DIR_IN_ROOT = "/var/lib/ari-agent/calls"
+# The PBX's own TLS material (a CA generated for this PBX and the server certificate it signed); http.conf
+# points its TLS listener here. Never in the repository.
+TLS_DIR_IN_ROOT = "/var/lib/ari-agent/tls"
+TLS_ARI_URL = "https://127.0.0.1:8089"  # http.conf tlsbindaddr; the plain listener stays on 8088
 READY_MARKER = ".ari-agent-rootfs-ready"
 
 
@@ -92,6 +97,11 @@ class LocalPbx:
     @property
     def calls_dir(self) -> Path:
         return self.host_path(CALLS_DIR_IN_ROOT)
+
+    @property
+    def tls(self) -> TlsFiles:
+        """The TLS files (host paths): ``tls.ca_cert`` is what an agent verifies Asterisk against."""
+        return TlsFiles(self.host_path(TLS_DIR_IN_ROOT))
 
     # ------------------------------------------------------------------ build
     def is_built(self) -> bool:
@@ -167,6 +177,7 @@ class LocalPbx:
         for d in (RUN_DIR_IN_ROOT, LOG_DIR_IN_ROOT, CALLS_DIR_IN_ROOT, "/var/spool/asterisk", "/var/lib/asterisk"):
             self.host_path(d).mkdir(parents=True, exist_ok=True)
         self.calls_dir.chmod(0o1777)
+        ensure_tls(self.tls.directory)  # kept while valid: agents keep trusting the same CA
         return digest.hexdigest()
 
     # ------------------------------------------------------------------ run

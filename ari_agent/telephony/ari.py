@@ -4,6 +4,10 @@ ari-py, the historical Python client, is Python-2-only; this module talks ARI di
 for what the agent uses, ARI errors mapped to exceptions that carry ARI's own message, a timeout on
 every request, and an explicit Authorization header (aiohttp's BasicAuth is deprecated).
 
+Over ``https://`` the server certificate is always verified (``ari_agent.telephony.tls``): against
+``ari.ca_file`` or the system trust store. A certificate that does not verify is an :class:`AriTlsError`
+naming the reason; the client never falls back to plain HTTP.
+
 The events WebSocket lives in ``telephony/event_stream.py``.
 """
 
@@ -14,12 +18,17 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
 
 from ari_agent.errors import TelephonyError
+from ari_agent.telephony.tls import TlsContext, tls_context, tls_failure
+
+if TYPE_CHECKING:
+    from ari_agent.config import AriConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,11 @@ class AriUnreachable(TelephonyError):
     """Asterisk's HTTP server could not be reached or did not answer in time."""
 
 
+class AriTlsError(AriUnreachable):
+    """The TLS handshake with Asterisk failed: its certificate did not verify against the configured CA
+    (wrong CA, wrong host name, expired), or the server does not speak TLS on that port."""
+
+
 class AriAuthError(AriError):
     """401/403: wrong ARI username or password."""
 
@@ -60,6 +74,13 @@ class AriAuthError(AriError):
 _STATUS_CLASSES: dict[int, type[AriError]] = {
     401: AriAuthError, 403: AriAuthError, 404: AriNotFound, 409: AriConflict, 422: AriUnprocessable,
 }
+
+
+@dataclass(frozen=True)
+class WebSocketMediaInfo:
+    channel_id: str
+    connection_id: str  # the agent connects to <ari base>/media/<connection_id> (chan_websocket "server")
+    raw: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -84,13 +105,22 @@ class AriClient:
         *,
         timeout_s: float = 5.0,
         session: aiohttp.ClientSession | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # Built once (a bad CA file is refused here, before any connection): shared by the events
+        # WebSocket and WebSocket media, so every connection to this Asterisk checks the same CA.
+        self.tls: TlsContext | None = tls_context(self.base_url, ca_file)
         self._auth = basic_auth_header(username, password)
         self._session = session
         self._own_session = session is None
+
+    @classmethod
+    def from_config(cls, cfg: AriConfig, app: str | None = None) -> AriClient:
+        return cls(cfg.url, cfg.username, cfg.password.get_secret_value(), app or cfg.app,
+                   timeout_s=cfg.request_timeout_s, ca_file=cfg.ca_file)
 
     @property
     def auth_header(self) -> str:
@@ -122,7 +152,8 @@ class AriClient:
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s is not None else self.timeout
         try:
             async with self.session().request(
-                method, url, params=q, json=json, timeout=timeout, headers={"Authorization": self._auth}
+                method, url, params=q, json=json, timeout=timeout, headers={"Authorization": self._auth},
+                ssl=self.tls.ssl if self.tls is not None else True,
             ) as resp:
                 body = await resp.read()
                 if resp.status >= 400:
@@ -135,6 +166,8 @@ class AriClient:
                     return body.decode("utf-8", "replace")
         except TimeoutError:
             raise AriUnreachable(f"ARI {method} {path}: no answer within {timeout.total}s") from None
+        except aiohttp.ClientSSLError as exc:
+            raise AriTlsError(f"ARI {method} {path}: {tls_failure(exc, self.base_url, self.tls)}") from None
         except aiohttp.ClientError as exc:
             raise AriUnreachable(f"ARI {method} {path}: {exc.__class__.__name__}: {exc}") from None
 
@@ -223,6 +256,35 @@ class AriClient:
         except (KeyError, TypeError, ValueError):
             raise TelephonyError(f"externalMedia reply lacks UNICASTRTP_LOCAL_ADDRESS/PORT: {cvars!r}") from None
         return ExternalMediaInfo(str(data.get("id", channel_id or "")), addr, port, data)
+
+    async def external_media_websocket(
+        self,
+        fmt: str = "slin16",
+        *,
+        channel_id: str | None = None,
+        direction: str = "both",
+        variables: Mapping[str, str] | None = None,
+    ) -> WebSocketMediaInfo:
+        """An externalMedia channel on chan_websocket in "server" mode: Asterisk waits for the agent to
+        connect to ``/media/<connection id>`` on its HTTP server (so over TLS when ARI is)."""
+        params: dict[str, str | int | float | bool] = {
+            "app": self.app, "format": fmt, "encapsulation": "none", "transport": "websocket",
+            "connection_type": "server", "direction": direction,
+        }
+        if channel_id:
+            params["channelId"] = channel_id
+        body = {"variables": dict(variables)} if variables else None
+        data = dict(await self.request("POST", "/channels/externalMedia", params, json=body))
+        cvars = data.get("channelvars") or {}
+        connection_id = str(cvars.get("MEDIA_WEBSOCKET_CONNECTION_ID") or "")
+        if not connection_id:
+            raise TelephonyError(f"externalMedia (websocket) reply lacks MEDIA_WEBSOCKET_CONNECTION_ID: {cvars!r}")
+        return WebSocketMediaInfo(str(data.get("id", channel_id or "")), connection_id, data)
+
+    def media_websocket_url(self, connection_id: str) -> str:
+        """Where chan_websocket takes the agent's media connection: ws(s)://<ARI host:port>/media/<id>."""
+        ws = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        return f"{ws}/media/{quote(connection_id)}"
 
     async def get_variable(self, channel_id: str, name: str) -> str:
         data = await self.request("GET", f"/channels/{quote(channel_id)}/variable", {"variable": name})

@@ -2,7 +2,9 @@
 
 Asterisk only routes a ``Stasis(app)`` call to us while this socket is connected, so it must come
 back by itself after Asterisk restarts or the network blips. Malformed events are logged and
-skipped; they never end the stream.
+skipped; they never end the stream. Over ``wss://`` the certificate is checked with the ARI client's
+context (``AriClient.tls``); a certificate that does not verify is logged as an error naming the reason
+(``last_error``) and retried like any failed connect, never downgraded to plain ``ws://``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 
 from ari_agent.telephony.events import AriEvent, AriEventError, parse_event
+from ari_agent.telephony.tls import TlsContext, tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ class AriEventStream:
         max_backoff_s: float = 5.0,
         on_connect: Callable[[], None] | None = None,
         on_disconnect: Callable[[], None] | None = None,
+        tls: TlsContext | None = None,
     ) -> None:
         ws = base_url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         self.url = f"{ws}/ari/events"
@@ -42,6 +46,8 @@ class AriEventStream:
         self.connected = asyncio.Event()
         self.connects = 0
         self.malformed = 0
+        self.tls = tls
+        self.last_error: str | None = None  # why the last connect failed (None once connected)
         self._closed = False
 
     def close(self) -> None:
@@ -55,8 +61,10 @@ class AriEventStream:
                     async with session.ws_connect(
                         self.url, params={"app": self.app, "subscribeAll": "false"}, heartbeat=10.0,
                         timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                        ssl=self.tls.ssl if self.tls is not None else True,
                     ) as ws:
                         self.connects += 1
+                        self.last_error = None
                         backoff = self.initial_backoff_s
                         self.connected.set()
                         log.info("ARI events connected (%s, app=%s)", self.url, self.app)
@@ -69,7 +77,11 @@ class AriEventStream:
                                     yield event
                             elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                                 break
+                except aiohttp.ClientSSLError as exc:
+                    self.last_error = tls_failure(exc, self.url, self.tls)
+                    log.error("ARI events: %s; retrying in %.2fs", self.last_error, backoff)
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    self.last_error = exc.__class__.__name__ + ": " + str(exc)
                     log.warning("ARI events: %s; retrying in %.2fs", exc.__class__.__name__ + ": " + str(exc),
                                 backoff)
                 finally:
