@@ -116,6 +116,8 @@ class HandoffDesk:
 
     async def plan(self, requested: str, tried: Iterable[str] = ()) -> HandoffPlan:
         tried = tuple(tried)
+        if requested in self.cfg.handoff.destinations:
+            return plan_handoff(self.cfg.handoff, requested, None, tried)
         chain = [q for q in candidates(self.cfg.handoff, requested)
                  if not (self.cfg.handoff.loop_prevention and q in tried)]
         return plan_handoff(self.cfg.handoff, requested, await self.summaries(chain), tried)

@@ -10,7 +10,9 @@ Rules (``handoff.queues`` in the service config):
 - no AMI answer at all (unreachable, timed out, check disabled) → the first untried candidate unchecked:
   an unchecked transfer beats stranding the caller;
 - no good candidate → the ``exhausted`` extension: the dialplan says so and offers what the site
-  defines, instead of ringing an empty queue.
+  defines, instead of ringing an empty queue;
+- a destination that is not a queue (``handoff.destinations``: voicemail, callback, a supervisor's
+  takeover) is not checked and has no fallback: the caller goes there.
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ def tried_queues(marker: str) -> tuple[str, ...]:
 def plan_handoff(cfg: HandoffConfig, requested: str, summaries: Mapping[str, QueueSummary | None] | None,
                  tried: Sequence[str] = ()) -> HandoffPlan:
     """``summaries``: AMI's answer per candidate queue, or None when AMI could not be asked."""
+    if requested in cfg.destinations:
+        return HandoffPlan(requested, requested, checked=False)
     chain = candidates(cfg, requested)
     skipped = tuple(q for q in chain if cfg.loop_prevention and q in tried)
     open_ = [q for q in chain if q not in skipped]
@@ -133,7 +137,7 @@ def announcement(cfg: HandoffConfig, plan: HandoffPlan) -> str | None:
     """What the agent says just before the transfer, or None (``announce: false``)."""
     if plan.exhausted:
         return "I'm sorry, all of our teams are busy right now."
-    if not settings_for(cfg, plan.target).announce:
+    if plan.target in cfg.destinations or not settings_for(cfg, plan.target).announce:
         return None
     team = f"our {team_name(cfg, plan.target)} team"
     lead = ""

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from ari_agent.call.actions import ActionInterpreter, action_record
@@ -84,7 +85,7 @@ class VoiceConversation:
         self.call = call
         self.events = CallLog(call.call_id, call.started_at)
         self.engine = ConversationEngine(self.s.intent_map, self.s.classifier, call_id=call.call_id,
-                                         throttle=self.s.throttle)
+                                         throttle=self.s.throttle, now=datetime.now())
         gov = self.s.governance
         if gov is not None and gov.kill_switch is not None:
             gov.kill_switch.attach(self.engine)  # on: a new call goes to the queue; flipped: at the next turn

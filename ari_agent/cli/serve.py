@@ -5,6 +5,9 @@ SIGTERM/SIGINT drain (docs/runbook.md): new callers go straight to the fallback 
 ``lifecycle.drain_deadline_s`` and are handed to the queue then (reason ``drain_deadline``); the
 process exits 0. A second signal ends the wait at once. systemd's ``TimeoutStopSec`` and Kubernetes'
 ``terminationGracePeriodSeconds`` are set above that deadline (deploy/).
+
+With ``agi.enabled`` the FastAGI front-door routing (``call/agi_routing.py``, dialplan/agi-entry.conf)
+is served by the same process on ``agi.bind``, once the agent is ready for calls.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import signal
 from typing import Any
 
+from ari_agent.call.agi_routing import AgiRoutingService
 from ari_agent.call.app import ari_client, build_call_manager
 from ari_agent.call.sweep import sweep_orphans
 from ari_agent.cli.common import config_from
@@ -58,6 +62,7 @@ async def serve(cfg: Config) -> int:
     state.source = manager
     runner = asyncio.create_task(manager.run(), name="ari-events")
     log.info("ari-agent serving app %r on %s", cfg.ari.app, cfg.ari.url)
+    agi = await start_agi(cfg)
     stopper = asyncio.create_task(stop.wait())
     if not stop.is_set():
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -75,11 +80,23 @@ async def serve(cfg: Config) -> int:
     stopper.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await runner
+    if agi is not None:
+        await agi.close()
     await manager.close()
     await manager.ari.close()
     if ops is not None:
         await ops.cleanup()
     return rc
+
+
+async def start_agi(cfg: Config) -> AgiRoutingService | None:
+    """The FastAGI routing service when ``agi.enabled`` (None otherwise)."""
+    if not cfg.agi.enabled:
+        return None
+    agi = AgiRoutingService(cfg)
+    port = await agi.start()
+    log.info("FastAGI routing on %s (port %d): pilot %g%%", cfg.agi.bind, port, cfg.agi.pilot_percent)
+    return agi
 
 
 async def sweep_before_start(cfg: Config) -> None:

@@ -52,7 +52,8 @@ from ari_agent.conversation.commands import (
     is_correction,
     slot_named,
 )
-from ari_agent.conversation.escalation import resolve
+from ari_agent.conversation.escalation import divert_if_closed, open_at, resolve
+from ari_agent.conversation.frustration import FrustrationTracker
 from ari_agent.conversation.intent_map import (
     VERIFICATION_RANK,
     Condition,
@@ -60,7 +61,6 @@ from ari_agent.conversation.intent_map import (
     IntentMap,
     SlotSpec,
     StepSpec,
-    Weekday,
 )
 from ari_agent.conversation.nlu import IntentClassifier
 from ari_agent.conversation.policy import Policy
@@ -96,7 +96,6 @@ QuestionKind = Literal["open", "anything_else", "slot", "identity", "confirm", "
 # Answers read back when the recogniser was unsure of them: a digit or letter misheard is a wrong order or
 # account, where a misheard word in a request only costs a clarification.
 _READ_BACK_TYPES = frozenset({"digits", "letters"})
-_WEEKDAY_KEYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Errors of a verification tool that mean "no such person / details wrong", not "system down".
 _VERIFY_SOFT_ERRORS = frozenset({"not_found", "rejected"})
 # How sure the classifier must be before an answer to a question is taken as a new request instead.
@@ -217,6 +216,7 @@ class ConversationEngine:
         self.attempts = 0  # failed answers to the current question
         self.silences = 0
         self.no_matches = 0
+        self.frustration = FrustrationTracker(intent_map.spec.frustration)
         self.turns = 0
         self.tool_seq = 0
         self.notes: list[str] = []
@@ -300,6 +300,9 @@ class ConversationEngine:
         excluded = self._exclusion(text)
         if excluded:
             return self._transfer("exclusion", detail=f"caller said '{excluded}'")
+        fed_up = self.frustration.heard(text)  # conversation/frustration.py
+        if fed_up:
+            return self._transfer("frustration", detail=fed_up)
         command = detect_command(text)
         if self.pending is not None:  # a tool is running; the orchestrator plays its acknowledgement
             return self._on_command(command) if command in (Command.HUMAN, Command.GOODBYE) else []
@@ -1078,15 +1081,14 @@ class ConversationEngine:
         hours = self.spec.business_hours
         if hours is None or self.now is None:
             return True
-        span = hours.days.get(_WEEKDAY_KEYS[self.now.weekday()], "closed")
-        if span == "closed":
-            return False
-        start, end = (time.fromisoformat(p) for p in span.split("-"))
-        return start <= self.now.time() < end
+        return open_at(hours.days, self.now)
 
     def _transfer(self, condition: Condition, *, detail: str = "", say: str | None = None) -> list[Action]:
         intent = self.task.intent if self.task else self.last_intent
         esc = resolve(self.map, intent, condition, detail)
+        diverted = divert_if_closed(self.map, esc, self.now)  # the queue's own hours (escalation.py)
+        if diverted is not None:
+            esc, condition, say = diverted.escalation, "queue_closed", diverted.say
         context: dict[str, str] = {
             "intent": intent.name if intent else "",
             "summary": self._summary(),
@@ -1096,6 +1098,9 @@ class ConversationEngine:
             "caller_id": self.caller_id,
             "turns": str(self.turns),
         }
+        if diverted is not None:
+            context.update(closed_queue=diverted.closed_queue, offer=diverted.offer,
+                           escalated_because=diverted.escalated_because)
         values = self._values(self.task, speech=False)
         for name in esc.context_fields:
             if name in values:

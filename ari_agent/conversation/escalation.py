@@ -2,13 +2,19 @@
 
 An intent's escalation contract maps conditions to queues and reasons; anything it does not cover
 goes to the intent's queue, then to the map's fallback queue.
+
+A queue with its own opening hours (``queue_hours``) that is closed when the caller would reach it
+is not rung: the caller is told so (with the hours) and sent where the map's ``when_closed`` says
+(``voicemail``, ``callback`` or another queue), condition ``queue_closed``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, time
 
-from ari_agent.conversation.intent_map import Condition, IntentDefinition, IntentMap
+from ari_agent.conversation.intent_map import Condition, IntentDefinition, IntentMap, Weekday
 
 DEFAULT_REASONS: dict[str, str] = {
     "caller_request": "the caller asked for a person",
@@ -27,7 +33,11 @@ DEFAULT_REASONS: dict[str, str] = {
     "policy": "a policy check stopped an action",
     "after_hours": "the request cannot be handled outside business hours",
     "third_party": "the caller asked on someone else's behalf",
+    "frustration": "the caller sounded frustrated",
+    "queue_closed": "the queue the caller needed is closed",
 }
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_OFFER_WORDS = {"voicemail": "leave a voicemail", "callback": "ask for a call back"}
 
 
 @dataclass(frozen=True)
@@ -56,3 +66,41 @@ def resolve(intent_map: IntentMap, intent: IntentDefinition | None, condition: C
     if detail:
         reason = f"{reason} ({detail})"
     return Escalation(queue=queue, condition=condition, reason=reason, context_fields=fields)
+
+
+def open_at(days: Mapping[Weekday, str], now: datetime) -> bool:
+    """Whether opening hours ``days`` (weekday -> "HH:MM-HH:MM" | "closed"; a day not listed is closed)
+    include ``now``."""
+    span = days.get(WEEKDAYS[now.weekday()], "closed")
+    if span == "closed":
+        return False
+    start, end = (time.fromisoformat(p) for p in span.split("-"))
+    return start <= now.time() < end
+
+
+@dataclass(frozen=True)
+class Diversion:
+    """A closed queue's callers, sent on: where, and what the agent says first."""
+
+    escalation: Escalation
+    say: str
+    closed_queue: str
+    offer: str
+    escalated_because: Condition
+
+
+def divert_if_closed(intent_map: IntentMap, esc: Escalation, now: datetime | None) -> Diversion | None:
+    """The diversion when ``esc.queue`` has opening hours that ``now`` is outside of, else None (no
+    hours for that queue, or no clock: text scenarios without a time)."""
+    hours = intent_map.spec.queue_hours.get(esc.queue)
+    if hours is None or now is None or open_at(hours.days, now):
+        return None
+    offer = hours.when_closed.offer
+    team = esc.queue.replace("_", " ").replace("-", " ")
+    where = _OFFER_WORDS.get(offer) or f"talk to our {offer.replace('_', ' ').replace('-', ' ')} team"
+    say = hours.when_closed.say or (f"Our {team} team is closed right now; they're open {hours.spoken}. "
+                                    f"I'll put you through to {where}.")
+    reason = f"{DEFAULT_REASONS['queue_closed']} ({esc.queue}; offered {offer})"
+    diverted = replace(esc, queue=offer, condition="queue_closed", reason=reason)
+    return Diversion(diverted, say, esc.queue, offer, esc.condition)
+

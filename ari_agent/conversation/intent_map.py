@@ -4,9 +4,11 @@ Every intent names its owner, example phrasings, typed slots, the identity verif
 the tools it may call (an allowlist) and in which order, what it says, what it must complete (its
 output contract), where it hands off and why (its escalation contract), phrases that force a handoff
 (exclusions) and its latency budget. Map-wide settings hold the greeting, limits, queues, business
-hours, identity verification, the caller's locale (``date_order``: how "12/04/1985" reads;
-``locale.postcode``: the postcode shape ``format: postcode`` slots check) and the ``tools:`` section
-(validated as the integrations' ``ToolsConfig``). A key said twice anywhere in the file is refused.
+hours, each queue's own hours and what its callers are offered when it is closed (``queue_hours``),
+when a caller counts as frustrated (``frustration``), identity verification, the caller's locale
+(``date_order``: how "12/04/1985" reads; ``locale.postcode``: the postcode shape ``format: postcode``
+slots check) and the ``tools:`` section (validated as the integrations' ``ToolsConfig``). A key said
+twice anywhere in the file is refused.
 
 A broken map is refused with ``ConfigError(file, key_path, reason, line)``: the schema is checked
 first (unknown keys, wrong types), then the cross-field rules (``_Checker``).
@@ -43,7 +45,7 @@ VERIFICATION_RANK: dict[str, int] = {"none": 0, "basic": 1, "strong": 2}
 Condition = Literal[
     "caller_request", "no_match", "silence", "slot_unfilled", "verification_failed", "tool_error",
     "output_contract", "confirmation_unclear", "restricted", "exclusion", "max_turns", "max_duration",
-    "kill_switch", "policy", "after_hours", "third_party",
+    "kill_switch", "policy", "after_hours", "third_party", "frustration", "queue_closed",
 ]
 ExclusionCondition = Literal["anonymous_caller", "after_hours", "low_confidence"]
 # Tool error codes that are answers for the caller rather than failures (integrations/outcomes.py).
@@ -265,6 +267,37 @@ class BusinessHours(_Model):
         return v
 
 
+# Where a caller can go that is not a queue (dialplan/handoff.conf extensions of the same name).
+OFFER_DESTINATIONS = ("voicemail", "callback")
+
+
+class WhenClosed(_Model):
+    """What a caller is offered when their queue is closed: ``voicemail``, ``callback`` or another queue."""
+
+    offer: str = Field(min_length=1)
+    say: str | None = None  # said instead of the default ("Our billing team is closed right now; ...")
+
+
+class QueueHours(BusinessHours):
+    """One queue's opening hours (a day not listed is closed) and what its callers get when it is closed."""
+
+    when_closed: WhenClosed
+
+
+class FrustrationSpec(_Model):
+    """When a caller sounds fed up, they go to a person at once (condition ``frustration``)."""
+
+    phrases: tuple[str, ...] = ()  # heard anywhere in a turn ("this is useless", "ridiculous")
+    # Asking for a person this many times (within one utterance or across the call: "agent, agent!").
+    person_requests: int = Field(2, ge=2, le=10)
+    # "That's not what I said" and the like, this many times in the call.
+    not_understood: int = Field(2, ge=1, le=10)
+    not_understood_phrases: tuple[str, ...] = (
+        "that's not what i said", "that is not what i said", "not what i said", "you're not listening",
+        "you are not listening", "that's not what i asked", "that is not what i asked", "not what i asked",
+        "you misunderstood", "that's wrong", "that is wrong", "no that's not it")
+
+
 class VerificationLevel(_Model):
     slots: tuple[SlotSpec, ...] = Field(min_length=1)
     # the verification tool's arguments (templates over {identity.<slot>}); default: slot name -> value
@@ -299,6 +332,8 @@ class IntentMapSpec(_Model):
     limits: Limits = Limits()
     prompts: Prompts = Prompts()
     business_hours: BusinessHours | None = None
+    queue_hours: dict[str, QueueHours] = {}  # per queue: opening hours and what is offered when closed
+    frustration: FrustrationSpec = FrustrationSpec()
     verification: VerificationSpec | None = None
     exclusions: ExclusionSpec = ExclusionSpec()
     tools: dict[str, Any] = {}
@@ -414,6 +449,7 @@ class _Checker:
             raise self.fail(["fallback_queue"], f"queue '{spec.fallback_queue}' is not listed in 'queues'")
         if len(set(spec.queues)) != len(spec.queues):
             raise self.fail(["queues"], "a queue is listed twice")
+        self.check_queue_hours()
         if spec.verification is not None:
             self.check_tool_defined(["verification", "tool"], spec.verification.tool)
             for level in ("basic", "strong"):
@@ -436,6 +472,20 @@ class _Checker:
                                 f"duplicate intent name '{intent.name}' (first at intents[{seen[intent.name]}])")
             seen[intent.name] = i
             self.check_intent(base, intent)
+
+    def check_queue_hours(self) -> None:
+        for queue, hours in self.spec.queue_hours.items():
+            base: list[str | int] = ["queue_hours", queue]
+            if queue not in self.spec.queues:
+                raise self.fail(base, f"queue '{queue}' is not listed in 'queues' ({', '.join(self.spec.queues)})")
+            offer = hours.when_closed.offer
+            if offer == queue:
+                raise self.fail([*base, "when_closed", "offer"], "a closed queue cannot offer itself")
+            if offer not in OFFER_DESTINATIONS and offer not in self.spec.queues:
+                raise self.fail([*base, "when_closed", "offer"], f"'{offer}' is not a queue listed in 'queues' "
+                                                                 f"nor one of {', '.join(OFFER_DESTINATIONS)}")
+            self.check_template([*base, "when_closed", "say"], hours.when_closed.say, slots=(), result_fields=(),
+                                identity=False)
 
     def check_tool_defined(self, path: list[str | int], tool: str) -> None:
         if tool not in self.tools:

@@ -5,11 +5,16 @@ A session is a random token in an HttpOnly, SameSite=Strict cookie, valid for ``
 the account still exists. A name with ``MAX_FAILURES`` failed sign-ins within ``FAILURE_WINDOW_S`` is
 refused for ``LOCKOUT_S`` after the last one. An unknown name is checked against a dummy hash, so that a
 wrong name costs as long as a wrong password (no account enumeration by timing).
+
+A form that changes something carries ``csrf_token(request)`` (an HMAC of the session token under a
+per-process secret) and is accepted only with it (``csrf_ok``), on top of the SameSite=Strict cookie.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +49,7 @@ class SignIn:
         self.secure_cookie = secure_cookie
         self.sessions: dict[str, _Session] = {}
         self.failures: dict[str, list[float]] = {}
+        self._csrf_secret = secrets.token_bytes(32)
 
     def user(self, request: web.Request) -> str | None:
         """The signed-in name of ``request``, or None (an expired or orphaned session is dropped)."""
@@ -55,6 +61,17 @@ class SignIn:
             self.sessions.pop(token, None)
             return None
         return session.user
+
+    def csrf_token(self, request: web.Request) -> str:
+        """The token the signed-in session's forms carry ("" without a session)."""
+        token = request.cookies.get(self.cookie, "")
+        if not token or token not in self.sessions:
+            return ""
+        return hmac.new(self._csrf_secret, token.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, request: web.Request, given: str) -> bool:
+        expected = self.csrf_token(request)
+        return bool(expected) and hmac.compare_digest(expected, given)
 
     async def check(self, name: str, password: str) -> Verdict:
         now = time.monotonic()

@@ -91,3 +91,36 @@ async def test_in_the_pilot_goes_to_the_agent(agi_global: tuple[AmiClient, list[
         assert router.decisions and router.decisions[0].target == "agent"
         await agent.manager.wait_idle(10)
         assert res.answered and agent.manager.calls_started == 1
+
+
+async def test_the_routing_service_of_ari_agent_run_follows_the_kill_switch(
+        agi_global: tuple[AmiClient, list[FastAgiServer]], ari: AriClient, caller_wav: Path, tmp_path: Path) -> None:
+    from ari_agent.cli.serve import start_agi
+
+    ami, _ = agi_global
+    override = tmp_path / "killswitch.on"
+    override.write_text("on\n")  # transfer-only on this host, whatever Redis says
+    cfg = load_config(None, env={"ARI_AGENT__AGI__ENABLED": "true", "ARI_AGENT__AGI__BIND": "127.0.0.1:0",
+                                 "ARI_AGENT__GOVERNANCE__KILLSWITCH_OVERRIDE_FILE": str(override),
+                                 "ARI_AGENT__GOVERNANCE__KILLSWITCH_STATE_FILE": str(tmp_path / "ks.last"),
+                                 "ARI_AGENT__REDIS__URL": "redis://127.0.0.1:1/0"})
+    service = await start_agi(cfg)  # what `ari-agent run` starts with agi.enabled
+    assert service is not None
+    desk = DeskReports(cfg)
+    try:
+        reply = await ami.action({"Action": "Setvar", "Variable": "ARI_AGENT_AGI",
+                                  "Value": f"agi://127.0.0.1:{service.port}"})
+        assert getattr(reply, "success", False), reply
+        assert await desk.ami.wait_connected(10)
+        caller = TestCaller(ari, cfg.pbx.model_copy(update={"inbound_context": "ari-agent-agi-inbound"}))
+        place = asyncio.create_task(caller.place(caller_wav, pre_wait_s=1, tail_wait_s=3, max_duration_s=40))
+        router = service.router
+        await wait_for(lambda: bool(router.decisions) or place.done(), 30, "the routing decision")
+        assert (router.decisions[0].target, router.decisions[0].reason) == ("queue", "kill_switch")
+        await wait_for(lambda: any(d.get("Desk") == "support-desk" for d in desk.seen) or place.done(), 30,
+                       "the support desk")
+        assert any(d.get("Desk") == "support-desk" for d in desk.seen), desk.seen
+        await place
+    finally:
+        await service.close()
+        await desk.ami.close()

@@ -13,7 +13,7 @@ FIELDS = (("caller_id", "Caller ID"), ("caller_name", "Caller name"), ("intent",
           ("summary", "Summary"), ("verification", "Verification"), ("queue", "Queue"))
 
 
-def _doc(title: str, body: str) -> str:
+def document(title: str, body: str) -> str:
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{escape(title)} · ari-agent screen-pop</title>"
@@ -23,7 +23,7 @@ def _doc(title: str, body: str) -> str:
 
 def login_page(error: str = "", username: str = "") -> str:
     err = f"<p class=\"error\" role=\"alert\">{escape(error)}</p>" if error else ""
-    return _doc("Sign in", (
+    return document("Sign in", (
         "<main class=\"login\"><h1>Screen-pop sign in</h1>" + err +
         "<form method=\"post\" action=\"/login\">"
         "<label for=\"username\">Agent name</label>"
@@ -33,11 +33,13 @@ def login_page(error: str = "", username: str = "") -> str:
         "<button type=\"submit\">Sign in</button></form></main>"))
 
 
-def agent_page(agent: str, display_name: str, interface: str, card: dict[str, Any] | None) -> str:
-    return _doc("Screen-pop", (
+def agent_page(agent: str, display_name: str, interface: str, card: dict[str, Any] | None, *,
+               supervisor: bool = False) -> str:
+    link = "<a href=\"/supervisor\">Supervisor view</a>. " if supervisor else ""
+    return document("Screen-pop", (
         "<header><h1>Screen-pop</h1>"
         f"<p>Signed in as <strong>{escape(display_name or agent)}</strong>, queue member "
-        f"<code>{escape(interface)}</code>. <span id=\"conn\" role=\"status\">Connecting…</span></p>"
+        f"<code>{escape(interface)}</code>. {link}<span id=\"conn\" role=\"status\">Connecting…</span></p>"
         "<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form></header>"
         "<main>" + card_html(card) + "</main>"
         "<script src=\"/static/screenpop.js\" defer></script>"))

@@ -6,6 +6,8 @@
 - AMI queue events (``AgentCalled`` … ``QueueCallerAbandon``) go through one consumer task in order;
   for each, the handoff record is read from Redis by the event's ``ARI_AGENT_CALL_ID`` and the card is
   pushed to that member's open pages.
+- Supervisors (``role: supervisor``) also get ``/supervisor``: every live call and takeover
+  (``supervisor.py``); the role is enforced on the server (an agent's session gets 403 there).
 - Assets are served from the package (no CDN); responses carry a strict Content-Security-Policy.
 Binds 127.0.0.1 by default (``screenpop.bind``).
 """
@@ -25,6 +27,7 @@ from ari_agent.call.handoff_store import HandoffStore
 from ari_agent.config import Config
 from ari_agent.ops.screenpop.live import LiveCalls, interface_key
 from ari_agent.ops.screenpop.page import agent_page, login_page
+from ari_agent.ops.screenpop.supervisor import SupervisorDesk
 from ari_agent.ops.web_sign_in import SignIn
 from ari_agent.telephony.ami import AmiClient
 from ari_agent.telephony.ami_events import QueueEvent
@@ -32,7 +35,7 @@ from ari_agent.telephony.ami_events import QueueEvent
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
-STATIC_FILES = {"screenpop.css": "text/css", "screenpop.js": "text/javascript"}
+STATIC_FILES = {"screenpop.css": "text/css", "screenpop.js": "text/javascript", "supervisor.js": "text/javascript"}
 COOKIE = "screenpop_session"
 HEARTBEAT_S = 15.0
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
@@ -48,6 +51,7 @@ class ScreenPop:
         self.sign_in = SignIn(COOKIE, lambda: {n: a.password_hash.get_secret_value()
                                                for n, a in cfg.screenpop.agents.items()},
                               ttl_s=cfg.screenpop.session_ttl_s, secure_cookie=cfg.screenpop.secure_cookie)
+        self.supervisors = SupervisorDesk(cfg, self.sign_in, self.live, lambda body, status: _html(body, status))
         self.subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self.events_seen = 0
         self.cards_pushed = 0
@@ -60,11 +64,13 @@ class ScreenPop:
         self._consumer = asyncio.get_running_loop().create_task(self._consume(), name="screenpop-events")
         self.ami.listeners.append(self._on_event)
         self.ami.start()
+        self.supervisors.start()
 
     async def close(self) -> None:
         with contextlib.suppress(ValueError):
             self.ami.listeners.remove(self._on_event)
         await self.ami.close()
+        await self.supervisors.close()
         if self._consumer is not None:
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -81,6 +87,7 @@ class ScreenPop:
         app.router.add_get("/api/card", self.api_card)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/healthz", self.health)
+        self.supervisors.routes(app)
         return app
 
     # ------------------------------------------------------------------ AMI → cards
@@ -102,6 +109,7 @@ class ScreenPop:
                 pushed = self.live.apply(event, record)
                 if pushed is not None:
                     self._push(*pushed)
+                    self.supervisors.changed()
             except Exception:
                 log.exception("screen-pop: event %s not handled", event.kind)
 
@@ -141,7 +149,8 @@ class ScreenPop:
         if name is None:
             raise web.HTTPSeeOther("/login")
         agent = self.cfg.screenpop.agents[name]
-        return _html(agent_page(name, agent.name, agent.interface, self.live.card(agent.interface)))
+        return _html(agent_page(name, agent.name, agent.interface, self.live.card(agent.interface),
+                                supervisor=agent.role == "supervisor"))
 
     async def api_card(self, request: web.Request) -> web.Response:
         name = self._agent_of(request)

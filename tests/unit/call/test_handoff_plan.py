@@ -114,3 +114,10 @@ def test_record_and_transcript_are_redacted() -> None:
                          rerouted_because="none_available", now=1.0)
     assert rec["summary"] == "email [EMAIL]" and rec["requested_queue"] == "billing" and rec["stored_at"] == 1.0
     assert rec["caller_id"] == "5551234" and rec["verification"] == "none"
+
+
+def test_a_destination_that_is_not_a_queue_is_neither_checked_nor_announced() -> None:
+    for where in ("voicemail", "callback", "takeover"):
+        plan = plan_handoff(CFG, where, {where: None})  # AMI would say "no such queue"
+        assert plan.target == where and not plan.rerouted and not plan.exhausted and not plan.checked
+        assert announcement(CFG, plan) is None
