@@ -31,6 +31,9 @@ class AriConfig(Section):
     username: str = "ari-agent"
     password: SecretStr = SecretStr("ari-agent-dev")
     app: str = "ari-agent"
+    # https:// (and so wss:// for events and WebSocket media) is always verified: against this CA file (PEM)
+    # when set, else the system's trust store. There is no switch to turn verification off.
+    ca_file: Path | None = None
     request_timeout_s: float = Field(5.0, gt=0)
     reconnect_initial_s: float = Field(0.25, gt=0)
     reconnect_max_s: float = Field(5.0, gt=0)
@@ -44,7 +47,10 @@ class AriConfig(Section):
 
 
 class MediaConfig(Section):
-    transport: Literal["rtp"] = "rtp"
+    # "rtp": externalMedia over UDP RTP in ``format``, paced by the agent. "websocket": Asterisk 22's
+    # chan_websocket, slin16 both ways, paced and flushable by Asterisk, over ws:// or wss:// like ari.url
+    # (docs/transport-security.md).
+    transport: Literal["rtp", "websocket"] = "rtp"
     format: Literal["ulaw", "alaw", "slin"] = "ulaw"
     bind_host: str = "127.0.0.1"
     jitter_depth_frames: int = Field(3, ge=1, le=50)
@@ -56,8 +62,10 @@ class MediaConfig(Section):
 class AgentConfig(Section):
     greeting: str = "Hello, thank you for calling. How can I help you today?"
     recordings_dir: Path = DEFAULT_STATE_DIR / "recordings"
-    # Longest a call may last before the agent hands it to a human.
+    # Longest a call may last before the agent hands it to a human (reason max_duration, the intent's queue).
     max_call_s: float = Field(600.0, gt=0)
+    # A call still with the agent this long after max_call_s (the handoff failed) is ended.
+    max_call_grace_s: float = Field(30.0, gt=0)
     # The first conversation (greet, then listen): how long to listen before the agent hangs up.
     listen_after_greeting_s: float = Field(30.0, gt=0)
     handoff_context: str = "agent-handoff"
@@ -105,6 +113,9 @@ class ModelsConfig(Section):
 
 class RedisConfig(Section):
     url: str = "redis://127.0.0.1:6379/0"
+    # Async writes Redis cannot take are fsync'd here and replayed when it returns (integrations/spool.py).
+    # One file per agent process is simplest; processes sharing one take turns (flock). None: no spool.
+    spool_path: Path | None = DEFAULT_STATE_DIR / "write-spool.jsonl"
 
 
 class PbxConfig(Section):
@@ -252,6 +263,10 @@ class HandoffConfig(Section):
     context_ttl_s: int = Field(86400, ge=60)  # how long the full context stays in Redis
     loop_prevention: bool = True  # a queue the caller already came back from is not tried again
     exhausted_extension: str = "exhausted"  # every candidate queue tried: where the dialplan takes over
+    # Places in the handoff context that are not queues (dialplan/handoff.conf): never checked over AMI.
+    # "voicemail"/"callback": what a closed queue offers (intent map queue_hours); "takeover": a
+    # supervisor's chosen interface (ARI_AGENT_TAKEOVER_INTERFACE).
+    destinations: tuple[str, ...] = ("voicemail", "callback", "takeover")
     # Where warm-transfer briefs are written, as Asterisk sees it (the agent writes <pbx.root>/<this>).
     briefs_dir: str = "/var/lib/ari-agent/briefs"
 
@@ -259,12 +274,44 @@ class HandoffConfig(Section):
 class AgiRoutingConfig(Section):
     """FastAGI routing (``AGI(agi://host:port/route)``, dialplan/agi-entry.conf): agent or straight to a queue."""
 
+    # ``ari-agent run`` serves the routing too (on ``bind``); off: run none, the dialplan then falls back to
+    # the agent (AGISTATUS=FAILURE, dialplan/agi-entry.conf).
+    enabled: bool = False
     bind: str = "127.0.0.1:4573"
     pilot_percent: float = Field(100.0, ge=0, le=100)  # share of callers (by caller id, deterministic) to the agent
     enabled_dids: tuple[str, ...] = ()  # empty: every dialled number may reach the agent
     disabled_dids: tuple[str, ...] = ()
     queue: str = "support"  # where callers not routed to the agent go
+    # When the agent takes calls (weekday -> "HH:MM-HH:MM" | "closed"; a day not listed is closed);
+    # empty: always. Outside them callers go to ``after_hours_queue`` (default: ``queue``).
+    agent_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], str] = Field(default_factory=dict)
+    after_hours_queue: str | None = None
+    timezone: str = ""  # IANA name for agent_hours (e.g. Europe/London); "": the host's local time
+    # Transfer-only mode (the Redis kill switch, governance.killswitch*) sends every caller to ``queue``.
+    follow_kill_switch: bool = True
     header_timeout_s: float = Field(5.0, gt=0)  # a client that sends no full header in time is dropped
+
+    @field_validator("agent_hours")
+    @classmethod
+    def _spans(cls, v: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for day, span in v.items():
+            if not re.match(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$", span):
+                raise ValueError(f"{day}: '{span}' is not 'HH:MM-HH:MM' or 'closed'")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        if v:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{v}' (use an IANA name such as Europe/London)") from None
+        return v
 
 
 class ScreenpopAgent(Section):
@@ -274,6 +321,8 @@ class ScreenpopAgent(Section):
     password_hash: SecretStr
     interface: str
     name: str = ""
+    # "supervisor": also sees every live call (with the agent or in a queue) and can take one over.
+    role: Literal["agent", "supervisor"] = "agent"
 
 
 class ScreenpopConfig(Section):
@@ -281,6 +330,15 @@ class ScreenpopConfig(Section):
     agents: dict[str, ScreenpopAgent] = Field(default_factory=dict)
     session_ttl_s: int = Field(43200, ge=60)
     secure_cookie: bool = False  # set true behind TLS
+
+
+class SupervisionConfig(Section):
+    """Live calls for supervisors (``call/live_calls.py``, ``call/takeover.py``): each agent publishes the
+    calls it is serving to Redis and takes a call over to a person when a supervisor asks."""
+
+    enabled: bool = True
+    refresh_s: float = Field(2.0, gt=0, le=60)  # how often a live call's card (transcript so far) is republished
+    takeover_timeout_s: float = Field(10.0, gt=0, le=60)  # how long the screen-pop waits for the agent's answer
 
 
 class GovernanceConfig(Section):
@@ -327,6 +385,18 @@ class StorageConfig(Section):
     retention_days: float | None = Field(30.0, gt=0)  # recordings and call logs older than this are deleted
 
 
+class RecordsConfig(Section):
+    """Call records, one per call, for the KPIs (``ari_agent/records``, docs/evaluation.md)."""
+
+    enabled: bool = True
+    # SQLAlchemy URL: SQLite by default, or postgresql+psycopg://user:pass@host/db.
+    url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'call-records.sqlite3'}"
+    # Salt of the caller-id hash (env ARI_AGENT__RECORDS__SALT); unset: a random one kept in salt_file.
+    salt: SecretStr | None = None
+    salt_file: Path = DEFAULT_STATE_DIR / "records-salt"
+    write_timeout_s: float = Field(5.0, gt=0)  # a slower database write is abandoned (logged), never waited on
+
+
 class Config(Section):
     ari: AriConfig = AriConfig()
     media: MediaConfig = MediaConfig()
@@ -347,8 +417,10 @@ class Config(Section):
     handoff: HandoffConfig = HandoffConfig()
     agi: AgiRoutingConfig = AgiRoutingConfig()
     screenpop: ScreenpopConfig = ScreenpopConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
     throttle: ThrottleConfig = ThrottleConfig()
     storage: StorageConfig = StorageConfig()
+    records: RecordsConfig = RecordsConfig()
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 
 from ari_agent.redaction import Redactor
 
@@ -60,9 +60,25 @@ class ScrubbingFormatter(logging.Formatter):
         return scrub(super().format(copy))
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not the one at set-up (a process
+    that swaps stderr, or a test harness capturing it, never gets a handler on a closed stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO", json_lines: bool = False, redact_pii: bool = True,
                   extra_patterns: Iterable[tuple[str, str]] = ()) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(ScrubbingFormatter(json_lines, redact_pii, extra_patterns))
     root = logging.getLogger()
     root.handlers[:] = [handler]

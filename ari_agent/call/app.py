@@ -16,8 +16,7 @@ from ari_agent.telephony.ari import AriClient
 
 
 def ari_client(cfg: Config) -> AriClient:
-    return AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password.get_secret_value(), cfg.ari.app,
-                     timeout_s=cfg.ari.request_timeout_s)
+    return AriClient.from_config(cfg.ari)
 
 
 def prompt_cache(cfg: Config) -> PromptCache:
@@ -38,7 +37,8 @@ async def build_voice_services(cfg: Config) -> VoiceServices:
     governance = await asyncio.to_thread(open_governance, cfg, map_path)
     intent_map = await asyncio.to_thread(parse_intent_map, governance.map.text(), str(map_path))
     classifier = await asyncio.to_thread(build_classifier, intent_map.nlu_intents())
-    tools = ToolRunner(intent_map.tools_config, base_url=cfg.conversation.tools_base_url, redis_url=cfg.redis.url)
+    tools = ToolRunner(intent_map.tools_config, base_url=cfg.conversation.tools_base_url, redis_url=cfg.redis.url,
+                       spool_path=cfg.redis.spool_path)
     settings = VoiceLoopSettings(ack_text=cfg.conversation.ack_text, tool_timeout_s=cfg.conversation.tool_timeout_s,
                                  stt=cfg.stt)
     whisper_pool = None

@@ -3,7 +3,12 @@
 It also keeps callers out of dead air when this process fails or stops (docs/runbook.md): on every
 connect it cleans up what a dead predecessor left in Asterisk (call/sweep.py), it renews each served
 channel's dialplan lease so Asterisk moves the caller to a queue if this process stops renewing it,
-and on drain it sends new callers to the queue and hands off the calls still up at the deadline."""
+and on drain it sends new callers to the queue and hands off the calls still up at the deadline.
+
+A call still with the agent at ``agent.max_call_s`` is handed to a person (reason ``max_duration``, the
+intent's queue); the session's own hard stop comes ``agent.max_call_grace_s`` later. With
+``supervision.enabled`` the live calls are published for supervisors, who can take one over
+(``call/supervision.py``)."""
 
 from __future__ import annotations
 
@@ -16,11 +21,15 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 
+from ari_agent.call.forced_handoff import engine_of, max_duration_handoff
 from ari_agent.call.orphans import CleanupPlan
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
+from ari_agent.call.supervision import Supervision
 from ari_agent.call.sweep import CALL_ID_VARIABLE, LEASE_VARIABLE, quietly, send_unserved, sweep_orphans
 from ari_agent.config import Config
+from ari_agent.conversation.intent_map import DEMO_MAP_PATH
 from ari_agent.metrics import ARI_RECONNECTS, DRAINING
+from ari_agent.records.writer import CallRecordWriter
 from ari_agent.telephony.ari import AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.event_stream import AriEventStream
 from ari_agent.telephony.events import AriEvent, StasisStart, channel_of
@@ -67,6 +76,14 @@ class CallManager:
         self._reclaimed: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._hurry = asyncio.Event()
+        # Sessions stop hard after max_call_s + grace; at max_call_s the manager hands the caller off.
+        agent = cfg.agent.model_copy(update={"max_call_s": cfg.agent.max_call_s + cfg.agent.max_call_grace_s})
+        self.session_cfg = cfg.model_copy(update={"agent": agent})
+        self.supervision: Supervision | None = Supervision(cfg, ari, lambda: self.sessions) \
+            if cfg.supervision.enabled else None
+        # One call record per call (records.enabled); the writer logs its failures, never raises.
+        self.records = CallRecordWriter.from_config(cfg, cfg.conversation.intent_map or DEMO_MAP_PATH) \
+            if cfg.records.enabled else None
 
     # ------------------------------------------------------------------ main loop
     async def run(self) -> None:
@@ -74,9 +91,11 @@ class CallManager:
         self.stream = AriEventStream(
             self.cfg.ari.url, self.cfg.ari.app, self.ari.auth_header,
             initial_backoff_s=self.cfg.ari.reconnect_initial_s, max_backoff_s=self.cfg.ari.reconnect_max_s,
-            on_connect=self._on_connect,
+            on_connect=self._on_connect, tls=self.ari.tls,
         )
         lease = self._spawn(self._lease_loop(), "channel-lease")
+        if self.supervision is not None:
+            self.supervision.start()
         try:
             async for event in self.stream.events():
                 self.events_seen += 1
@@ -129,8 +148,8 @@ class CallManager:
     def _start_call(self, event: StasisStart) -> None:
         call_id = "call-" + uuid.uuid4().hex[:12]
         session = CallSession(
-            call_id, event, self.ari, self.cfg, self.ticker, self.conversation_factory(),
-            expect_channel=self._expect_channel, record_lateness=self.record_lateness,
+            call_id, event, self.ari, self.session_cfg, self.ticker, self.conversation_factory(),
+            expect_channel=self._expect_channel, record_lateness=self.record_lateness, records=self.records,
         )
         self.sessions[call_id] = session
         self._routes[event.channel.id] = session
@@ -139,6 +158,9 @@ class CallManager:
         self.tasks.add(task)
         task.add_done_callback(functools.partial(self._session_done, session))
         self._spawn(self._claim(event.channel.id, call_id), f"lease-{call_id}")
+        self._spawn(self._max_duration(session), f"max-duration-{call_id}")
+        if self.supervision is not None:
+            self.supervision.call_started(session)
 
     async def _expect_channel(self, channel_id: str, session: CallSession) -> StasisStart:
         fut: asyncio.Future[StasisStart] = asyncio.get_running_loop().create_future()
@@ -157,6 +179,8 @@ class CallManager:
         self.sessions.pop(session.call_id, None)
         for cid in [k for k, v in self._routes.items() if v is session]:
             del self._routes[cid]
+        if self.supervision is not None:
+            self.supervision.call_ended(session.call_id)
         if not task.cancelled() and task.exception() is None:
             self.outcomes.append(task.result())
         if self.keep_sessions:
@@ -186,6 +210,21 @@ class CallManager:
         for cid in [c for c, t in self._reclaimed.items() if now - t > RECLAIMED_MEMORY_S]:
             del self._reclaimed[cid]
         self._reclaimed[channel_id] = now
+
+    async def _max_duration(self, session: CallSession) -> None:
+        """At ``agent.max_call_s`` a caller still with the agent goes to a person (reason max_duration)."""
+        done = asyncio.ensure_future(session.caller_gone.wait())
+        try:
+            await asyncio.wait({done}, timeout=self.cfg.agent.max_call_s)
+        finally:
+            done.cancel()
+        if session.caller_gone.is_set() or session.outcome.ended_by != "unknown" or \
+                session.call_id not in self.sessions:
+            return
+        queue, context = max_duration_handoff(engine_of(session.conversation), self.cfg.agent.handoff_extension)
+        log.warning("call %s: maximum duration (%.0fs) reached: handing off to %s", session.call_id,
+                    self.cfg.agent.max_call_s, queue)
+        await session.handoff(queue, "max_duration", context)
 
     # ------------------------------------------------------------------ dead man's switch
     async def _claim(self, channel_id: str, call_id: str) -> None:
@@ -285,6 +324,8 @@ class CallManager:
             await asyncio.wait(set(self.tasks), timeout=timeout_s)
 
     async def close(self) -> None:
+        if self.supervision is not None:
+            await self.supervision.close()
         for bg in list(self._background):
             bg.cancel()
         for task in list(self.tasks):
@@ -293,6 +334,9 @@ class CallManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.ticker.close()
+        if self.records is not None:
+            with contextlib.suppress(Exception):
+                await self.records.aclose()
         for hook in self.on_close:
             with contextlib.suppress(Exception):
                 await hook()

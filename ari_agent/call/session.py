@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,13 +19,15 @@ from typing import Protocol
 
 from ari_agent.call.awaiting import first_of
 from ari_agent.call.handoff import Announce, Render, handoff_desk
-from ari_agent.call.media_path import MediaPath
+from ari_agent.call.media_path import MediaPath, media_endpoint
 from ari_agent.call.recorder import CallRecorder
 from ari_agent.config import Config
 from ari_agent.governance.at_rest import recording_seal
 from ari_agent.media.jitter import AudioFrame
 from ari_agent.media.pcm import Codec, Pcm
 from ari_agent.metrics import ACTIVE_CALLS, CALLS, HANDOFFS
+from ari_agent.records.call_facts import CallFacts
+from ari_agent.records.writer import CallRecordWriter
 from ari_agent.telephony.ari import AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.events import (
     AriEvent,
@@ -34,7 +37,7 @@ from ari_agent.telephony.events import (
     StasisEnd,
     StasisStart,
 )
-from ari_agent.telephony.rtp_transport import PacingTicker, RtpEndpoint
+from ari_agent.telephony.rtp_transport import PacingTicker
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class CallSession:
         *,
         expect_channel: Callable[[str, CallSession], Awaitable[StasisStart]],
         record_lateness: bool = False,
+        records: CallRecordWriter | None = None,
     ) -> None:
         self.call_id = call_id
         self.caller = caller.channel
@@ -84,8 +88,7 @@ class CallSession:
         self.codec = Codec.from_name(cfg.media.format)
         # storage.encrypt_at_rest: the recording is sealed (AES-256-GCM, bound to this call id) before it is written
         self.recorder = CallRecorder(max_seconds=cfg.agent.max_call_s, seal=recording_seal(cfg, call_id))
-        self.endpoint = RtpEndpoint(self.codec, self._on_frame, jitter_depth_frames=cfg.media.jitter_depth_frames,
-                                    record_lateness=record_lateness, send_silence=cfg.media.send_silence)
+        self.endpoint = media_endpoint(cfg, self.codec, self._on_frame, record_lateness=record_lateness)
         self.media = MediaPath(call_id, self.caller.id, ari, cfg, ticker, self.endpoint,
                                lambda channel_id: expect_channel(channel_id, self))
         self.media_channel_id = self.media.media_channel_id
@@ -95,6 +98,8 @@ class CallSession:
         self.frame_listeners: list[Callable[[AudioFrame], None]] = []
         self._tearing_down = False
         self.started_at = time.monotonic()
+        self.started_wall = dt.datetime.now(dt.UTC)
+        self.records = records  # one call record at the end (records/writer.py: never raises, bounded wait)
 
     # ------------------------------------------------------------------ events (from the manager)
     def on_event(self, event: AriEvent) -> None:
@@ -160,7 +165,19 @@ class CallSession:
             await self._teardown()
             ACTIVE_CALLS.dec()
             CALLS.labels(self.outcome.ended_by).inc()
+            if self.records is not None:
+                await self.records.write(self._facts())
         return self.outcome
+
+    def _facts(self) -> CallFacts:
+        """What the call record is made of (records/call_facts.py)."""
+        conv = self.conversation
+        timings = getattr(conv, "timings", ())
+        return CallFacts(
+            self.call_id, self.started_wall, dt.datetime.now(dt.UTC), self.caller.caller_number,
+            self.outcome.ended_by, self.outcome.handoff_queue, self.outcome.handoff_reason,
+            events=list(getattr(conv, "events", ())), notes=list(getattr(getattr(conv, "engine", None), "notes", ())),
+            turn_profiles=[t.profile_ms() for t in timings])
 
     async def _setup(self) -> None:
         try:

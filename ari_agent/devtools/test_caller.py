@@ -124,6 +124,7 @@ class TestCaller:
         tail_wait_s: float = 8.0,
         max_duration_s: float = 180.0,
         extension: str | None = None,
+        call_id: str | None = None,
     ) -> TestCallResult:
         """A reactive caller: each utterance is spoken after the agent has spoken and then been silent
         for ``silence_ms`` ("t"), or ``barge_after_s`` after the agent starts talking ("b"); "d" keys
@@ -131,7 +132,7 @@ class TestCaller:
         modes = modes or "t" * len(utterances)
         if len(modes) != len(utterances) or set(modes) - {"t", "b", "d"}:
             raise TestCallError("modes must give one of 't'/'b'/'d' per utterance")
-        call_id, call_dir = self.prepare(utterances[0])
+        call_id, call_dir = self.prepare(utterances[0], call_id)
         for i, wav in enumerate(utterances, start=1):
             pcm, rate = read_wav_mono(wav)
             write_wav(call_dir / f"utt{i}.wav", resample(pcm, rate, 8000) if rate != 8000 else pcm)

@@ -47,8 +47,14 @@ class Verdict:
         return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok] + [f"policy {v}" for v in self.violations]
 
 
-def judge(scenario: Scenario, trace: CallTrace, intent_map: IntentMap) -> Verdict:
+def judge(scenario: Scenario, trace: CallTrace, intent_map: IntentMap, *,
+          recorded_policy_events: list[str] | None = None) -> Verdict:
+    """Score ``trace``. With ``recorded_policy_events`` (audio mode: the trace comes from a call record,
+    which keeps no words of the agent and no request per tool call), the agent's words are not judged
+    (``says`` / ``never_says``) and the policy violations are the forbidden tools plus the policy events
+    the agent recorded."""
     v = Verdict(scenario, trace)
+    from_record = recorded_policy_events is not None
     exp = scenario.expect
     if trace.error:
         v.checks.append(Check("run", False, trace.error))
@@ -61,23 +67,30 @@ def judge(scenario: Scenario, trace: CallTrace, intent_map: IntentMap) -> Verdic
     if exp.outcome == "transferred" or trace.outcome == "transferred":
         ok = trace.outcome == exp.outcome == "transferred" and exp.queue in (None, trace.queue) \
             and exp.reason in (None, trace.reason)
-        v.checks.append(Check("transfer", ok, f"expected {exp.queue or '*'}/{exp.reason or '*'}, "
-                                              f"got {trace.queue}/{trace.reason}" if trace.outcome == "transferred"
-                              else f"expected {exp.outcome}, got {trace.outcome}"))
+        detail = f"expected {exp.queue or '*'}/{exp.reason or '*'}, got {trace.queue}/{trace.reason}" \
+            if trace.outcome == "transferred" else f"expected {exp.outcome}, got {trace.outcome}"
+        if trace.outcome == "transferred" and trace.context_problems:  # right queue and reason, but no context
+            ok = False
+            detail += "; context: " + "; ".join(trace.context_problems)
+        v.checks.append(Check("transfer", ok, detail))
     called = {t.name for t in trace.tools}
     for tool in exp.tools:
         v.checks.append(Check(f"tool {tool}", tool in called, "called" if tool in called else "never called"))
     if exp.max_turns is not None:
         v.checks.append(Check("max_turns", trace.turns <= exp.max_turns, f"{trace.turns} turns (max {exp.max_turns})"))
     said = " ".join(trace.says).lower()
-    for text in exp.says:
+    for text in () if from_record else exp.says:
         v.checks.append(Check(f"says '{text}'", text.lower() in said, "said" if text.lower() in said else "not said"))
     for stage, bound in exp.max_latency_ms.items():
         values = sorted(trace.stage_ms.get(stage, []))
         if values:
             p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
             v.checks.append(Check(f"latency {stage}", p95 <= bound, f"p95 {p95:.0f} ms (max {bound:.0f})"))
-    v.violations = policy_violations(scenario, trace, intent_map)
+    if recorded_policy_events is not None:
+        v.violations = [f"forbidden_tool: {c.name} called" for c in trace.tools
+                        if c.name in exp.forbidden_tools] + list(recorded_policy_events)
+    else:
+        v.violations = policy_violations(scenario, trace, intent_map)
     return v
 
 

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 
 from ari_agent.evaluation.metrics import Metrics
-from ari_agent.evaluation.run import RunResult
+from ari_agent.evaluation.run import RunResult, SuiteResult
 
 HEADLINE = ("pass_rate", "intent_success", "transfer_correctness", "containment", "policy_violations", "mean_turns")
 COLUMNS = ("pass_rate", "intent_success", "intent_recognition", "outcome_accuracy", "transfer_correctness",
@@ -61,6 +61,7 @@ def markdown(result: RunResult) -> str:
         for name, m in s.per_intent.items():
             out.append(f"| {name} | {m.scenarios} | " + " | ".join(fmt(k, m.get(k)) for k in COLUMNS) + " |")
         out.append("")
+        out += speech_markdown(s)
         failed = [v for v in s.verdicts if not v.passed]
         if failed:
             out += [f"### {s.suite.name}: failed scenarios", ""]
@@ -68,6 +69,35 @@ def markdown(result: RunResult) -> str:
                 out.append(f"- **{v.scenario.id}**: " + "; ".join(v.failures))
             out.append("")
     return "\n".join(out) + "\n"
+
+
+def speech_markdown(s: SuiteResult) -> list[str]:
+    """Audio mode: the same scenarios by text and by voice, latency per stage, WER, per voice."""
+    out: list[str] = []
+    if s.text_metrics is not None:
+        out += [f"### {s.suite.name}: text mode vs audio mode (the same {s.metrics.scenarios} scenarios)", "",
+                "| mode | passed | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+        for mode, m in (("text", s.text_metrics), ("audio", s.metrics)):
+            out.append(f"| {mode} | {m.passed}/{m.scenarios} | " + " | ".join(fmt(k, m.get(k)) for k in COLUMNS)
+                       + " |")
+        out.append("")
+    sp = s.speech
+    if sp is None:
+        return out
+    wer = "–" if sp.wer is None else f"{100 * sp.wer:.1f}% ({sp.wer_ref_words} reference words)"
+    out += [f"### {s.suite.name}: speech", "", f"Recognition WER: {wer}.", "",
+            "| stage | p50 ms | p95 ms | n |", "|---|---|---|---|"]
+    out += [f"| {stage} | {f['p50']:.0f} | {f['p95']:.0f} | {int(f['n'])} |" for stage, f in sp.latency_ms.items()]
+    out += ["", "| voice | scenarios | passed | WER |", "|---|---|---|---|"]
+    out += [f"| {voice} | {f['scenarios']} | {f['passed']} | {fmt('wer', _float(f['wer']))} |"
+            for voice, f in sp.per_voice.items()]
+    if sp.not_played:
+        out += ["", "Not played by voice:"] + [f"- {k}: {why}" for k, why in sp.not_played.items()]
+    return [*out, ""]
+
+
+def _float(v: float | int | None) -> float | None:
+    return None if v is None else float(v)
 
 
 def html_report(result: RunResult) -> str:
@@ -99,6 +129,9 @@ def html_report(result: RunResult) -> str:
         parts.append(_table(["intent", "scenarios", *COLUMNS],
                             [[n, str(m.scenarios), *(fmt(k, m.get(k)) for k in COLUMNS)]
                              for n, m in s.per_intent.items()]))
+        speech = speech_markdown(s)
+        if speech:
+            parts.append("<pre>" + html.escape("\n".join(speech)) + "</pre>")
         for v in s.verdicts:
             cls = "pass" if v.passed else "fail"
             why = "" if v.passed else " — " + html.escape("; ".join(v.failures))

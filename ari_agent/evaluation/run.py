@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.nlu import IntentClassifier
@@ -22,6 +22,9 @@ from ari_agent.evaluation.metrics import Metrics, by_intent, compute
 from ari_agent.evaluation.scenario import Suite, load_suite
 from ari_agent.evaluation.text_runner import TextModeRunner
 from ari_agent.records.model import CallerHasher, CallRecord, ToolCallRecord, version_hash
+
+if TYPE_CHECKING:
+    from ari_agent.evaluation.speech_figures import SpeechFigures
 
 # Evaluation records use their own salt: their caller ids are test numbers, never real callers'.
 EVAL_SALT = "ari-agent-evaluation"
@@ -36,6 +39,8 @@ class SuiteResult:
     metrics: Metrics
     per_intent: dict[str, Metrics]
     gate_failures: list[GateFailure] = field(default_factory=list)
+    speech: SpeechFigures | None = None  # audio mode: latency, WER, per voice
+    text_metrics: Metrics | None = None  # audio mode: the same scenarios' text-mode figures (speech's cost)
 
 
 @dataclass
@@ -61,6 +66,9 @@ class RunResult:
                 "per_intent": {k: {"scenarios": m.scenarios, **m.figures} for k, m in s.per_intent.items()},
                 "gate_failures": [str(f) for f in s.gate_failures],
                 "failed_scenarios": {v.scenario.id: v.failures for v in s.verdicts if not v.passed},
+                **({"speech": s.speech.to_json()} if s.speech is not None else {}),
+                **({"text_mode": {"scenarios": s.text_metrics.scenarios, "passed": s.text_metrics.passed,
+                                  "metrics": s.text_metrics.figures}} if s.text_metrics is not None else {}),
             } for s in self.suites},
         }
 
@@ -113,13 +121,19 @@ async def evaluate(
                 on_scenario(suite, v)
             if on_record is not None:
                 on_record(to_record(v, hasher, version, run_id=result.started_at.strftime("%Y%m%dT%H%M%S%f")))
-        metrics = compute(verdicts)
-        sr = SuiteResult(suite, map_path, version, verdicts, metrics, by_intent(verdicts))
-        sr.gate_failures = check_thresholds(suite.name, suite.spec.gate, metrics)
-        if baseline is not None and suite.name in baseline:
-            sr.gate_failures += check_baseline(suite.name, suite.spec.gate.tolerance, metrics, baseline[suite.name])
-        result.suites.append(sr)
+        result.suites.append(suite_result(suite, map_path, version, verdicts, baseline))
     return result
+
+
+def suite_result(suite: Suite, map_path: Path, version: str, verdicts: list[Verdict],
+                 baseline: dict[str, dict[str, float | None]] | None) -> SuiteResult:
+    """A suite's figures and gate verdict from its scenarios' verdicts (either mode)."""
+    metrics = compute(verdicts)
+    sr = SuiteResult(suite, map_path, version, verdicts, metrics, by_intent(verdicts))
+    sr.gate_failures = check_thresholds(suite.name, suite.spec.gate, metrics)
+    if baseline is not None and suite.name in baseline:
+        sr.gate_failures += check_baseline(suite.name, suite.spec.gate.tolerance, metrics, baseline[suite.name])
+    return sr
 
 
 def check_against_map(suite: Suite, intent_map: IntentMap) -> None:

@@ -40,6 +40,7 @@ from ari_agent.seam import BargeIn, Dtmf, Timeout, Utterance
 from ari_agent.yaml_source import LineIndex, load_yaml, validate
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
+AUDIO_SUITES_DIR = SUITES_DIR / "audio"  # by voice (audio mode); not part of "shipped"
 _ID = r"^[a-z0-9][a-z0-9_.-]*$"
 
 Outcome = Literal["resolved", "transferred", "caller_hung_up"]
@@ -196,14 +197,14 @@ def shipped_suites() -> list[Path]:
 
 
 def resolve_suite_path(name: str) -> Path:
-    """A suite file path, or the name of a shipped suite (``regression``, ``red-team``, ...)."""
+    """A suite file path, or the name of a shipped suite (``regression``, ``red-team``, ..., ``voice``)."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    shipped = SUITES_DIR / f"{name}.yaml"
-    if shipped.exists():
-        return shipped
-    names = ", ".join(s.stem for s in shipped_suites())
+    for shipped in (SUITES_DIR / f"{name}.yaml", AUDIO_SUITES_DIR / f"{name}.yaml"):
+        if shipped.exists():
+            return shipped
+    names = ", ".join(s.stem for s in [*shipped_suites(), *sorted(AUDIO_SUITES_DIR.glob("*.yaml"))])
     raise ConfigError(name, "", f"no such suite file or shipped suite (shipped: {names})")
 
 

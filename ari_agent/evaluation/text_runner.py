@@ -23,6 +23,7 @@ from ari_agent.devtools.demo_backend import running_demo_backend
 from ari_agent.evaluation.scenario import Scenario
 from ari_agent.evaluation.trace import CallTrace, ToolCallTrace
 from ari_agent.integrations.runner import ToolRunner
+from ari_agent.records.call_facts import REQUEST_NOTE, hangup_outcome
 from ari_agent.seam import (
     Action,
     BargeIn,
@@ -35,10 +36,6 @@ from ari_agent.seam import (
     Timeout,
     Transfer,
 )
-
-_REQUEST_NOTE = "request: "
-# Engine notes that say a request was served (answered, or declined by the caller).
-_SERVED_NOTES = ("completed ", "caller declined ")
 
 
 class TextModeRunner:
@@ -129,8 +126,8 @@ class _RecordingCall:
         self.notes_seen = len(self.engine.notes)
         for note in new:
             self.trace.notes.append(note)
-            if note.startswith(_REQUEST_NOTE):
-                name = note[len(_REQUEST_NOTE):].split(" ", 1)[0]
+            if note.startswith(REQUEST_NOTE):
+                name = note[len(REQUEST_NOTE):].split(" ", 1)[0]
                 self.trace.intents.append(name)
 
     def _observe(self, action: Action) -> None:
@@ -181,9 +178,7 @@ class _RecordingCall:
     async def hangup(self, action: Hangup) -> None:
         # A goodbye before any request was served is the caller leaving, not a resolution.
         self._collect_notes()
-        served = any(n.startswith(_SERVED_NOTES) or (" ended: " in n and not n.startswith("call ended"))
-                     for n in self.trace.notes)
-        self.trace.outcome = "resolved" if served or action.reason != "caller_goodbye" else "caller_hung_up"
+        self.trace.outcome = hangup_outcome(action.reason, self.trace.notes)  # the same rule as a call record's
         self.trace.hangup_reason = action.reason
 
 

@@ -44,6 +44,9 @@ class CallTrace:
     notes: list[str] = field(default_factory=list)  # the engine's own notes (summary material)
     stage_ms: dict[str, list[float]] = field(default_factory=dict)  # per stage, one figure per occurrence
     error: str | None = None  # the run itself failed (not the agent)
+    # audio mode, at a transfer: what is wrong with the context a human gets (channel variables, Redis);
+    # [] = all there; None = not checked (text mode has no channel)
+    context_problems: list[str] | None = None
 
     def add_stage(self, stage: str, ms: float) -> None:
         self.stage_ms.setdefault(stage, []).append(ms)

@@ -46,8 +46,7 @@ class _Sink(asyncio.DatagramProtocol):
 
 async def run_checks(cfg: Config) -> list[Check]:
     checks: list[Check] = [await asyncio.to_thread(check_models, cfg)]
-    ari = AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password.get_secret_value(), cfg.ari.app,
-                    timeout_s=cfg.ari.request_timeout_s)
+    ari = AriClient.from_config(cfg.ari)
     async with ari:
         try:
             info = await ari.asterisk_info()
@@ -111,9 +110,8 @@ def check_models(cfg: Config) -> Check:
 
 async def _media_round_trip(cfg: Config, ari: AriClient) -> Check:
     app = f"{cfg.ari.app}-doctor"
-    probe = AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password.get_secret_value(), app,
-                      timeout_s=cfg.ari.request_timeout_s)
-    stream = AriEventStream(cfg.ari.url, app, ari.auth_header)
+    probe = AriClient.from_config(cfg.ari, app)
+    stream = AriEventStream(cfg.ari.url, app, ari.auth_header, tls=ari.tls)
     started: dict[str, asyncio.Event] = {}
     tag = uuid.uuid4().hex[:8]
     ids = [f"doctor-{tag}-a", f"doctor-{tag}-b"]

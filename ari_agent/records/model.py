@@ -47,6 +47,8 @@ class CallRecord:
     source: str = "call"  # call | eval
     human_handle_s: float | None = None  # time with a person after a transfer, when the ACD reports it
     repeat_of: str | None = None  # call_id of the same caller's earlier call about a same intent (7 days)
+    heard: list[str] = field(default_factory=list)  # what the recogniser heard, per caller turn (redacted)
+    no_match_turns: int = 0  # caller turns the agent did not understand (recognition no-match)
 
     @property
     def duration_s(self) -> float | None:

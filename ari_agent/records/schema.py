@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -35,6 +35,15 @@ call_records = sa.Table(
     sa.Column("source", sa.String(16), nullable=False, default="call"),
     sa.Column("human_handle_s", sa.Float),
     sa.Column("repeat_of", sa.String(128), index=True),
+    # schema 2
+    sa.Column("heard", sa.JSON),
+    sa.Column("no_match_turns", sa.Integer, nullable=False, default=0, server_default="0"),
+)
+
+# Columns added after schema 1, as (version, table, column DDL): an older database gets them on open.
+ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
+    (2, "call_records", "heard JSON"),
+    (2, "call_records", "no_match_turns INTEGER NOT NULL DEFAULT 0"),
 )
 
 call_intents = sa.Table(

@@ -22,7 +22,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from ari_agent.errors import AriAgentError
 from ari_agent.records.model import REPEAT_WINDOW, CallRecord, ToolCallRecord
-from ari_agent.records.schema import SCHEMA_VERSION, call_intents, call_records, metadata, schema_info, tool_calls
+from ari_agent.records.schema import (
+    ADDED_COLUMNS,
+    SCHEMA_VERSION,
+    call_intents,
+    call_records,
+    metadata,
+    schema_info,
+    tool_calls,
+)
 
 DEFAULT_URL = "sqlite:///call-records.sqlite3"
 
@@ -43,6 +51,8 @@ class CallRecordStore:
                 elif int(row[0]) > SCHEMA_VERSION:
                     raise AriAgentError(f"records database {_safe_url(url)} has schema {row[0]}, newer than this "
                                         f"ari-agent's {SCHEMA_VERSION}: upgrade ari-agent")
+                elif int(row[0]) < SCHEMA_VERSION:
+                    _upgrade(conn, int(row[0]))
         except sa.exc.SQLAlchemyError as exc:
             raise AriAgentError(f"cannot open records database {_safe_url(url)}: {exc.__class__.__name__}: "
                                 f"{str(exc).splitlines()[0]}") from None
@@ -66,6 +76,14 @@ class CallRecordStore:
                     {"call_id": record.call_id, "seq": i, "name": t.name, "ok": t.ok, "error": t.error, "ms": t.ms}
                     for i, t in enumerate(record.tool_calls)])
         return record
+
+    def label_transfer(self, call_id: str, correct: bool) -> bool:
+        """Record whether a transferred call went to the right place (evaluation, QA review); False when
+        there is no such call."""
+        with self.engine.begin() as conn:
+            done = conn.execute(call_records.update().where(call_records.c.call_id == call_id)
+                                .values(transfer_correct=correct))
+            return bool(done.rowcount)
 
     def _earlier_call(self, conn: Connection, record: CallRecord) -> str | None:
         if record.caller_hash is None or not record.intents:
@@ -97,6 +115,10 @@ class CallRecordStore:
         """The calls of [start, end) and of the 7 days either side (repeats, FCR: ``records.kpi``)."""
         return self.between(start - REPEAT_WINDOW, end + REPEAT_WINDOW)
 
+    def by_caller(self, caller_hash: str) -> list[CallRecord]:
+        """The calls of one hashed caller id, oldest first (the audio evaluation finds its calls so)."""
+        return self._load(call_records.c.caller_hash == caller_hash)
+
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(call_records)).scalar_one())
@@ -122,6 +144,7 @@ def _row(r: CallRecord) -> dict[str, Any]:
         "transfer_reason": r.transfer_reason, "transfer_correct": r.transfer_correct, "turns": r.turns,
         "stage_ms": r.stage_ms, "policy_events": r.policy_events, "config_version": r.config_version,
         "source": r.source, "human_handle_s": r.human_handle_s, "repeat_of": r.repeat_of,
+        "heard": r.heard, "no_match_turns": r.no_match_turns,
     }
 
 
@@ -134,7 +157,16 @@ def _record(row: Any, intents: list[str], tools: list[ToolCallRecord]) -> CallRe
         transfer_correct=row["transfer_correct"], turns=row["turns"], stage_ms=dict(row["stage_ms"] or {}),
         tool_calls=tools, policy_events=list(row["policy_events"] or []), config_version=row["config_version"],
         source=row["source"], human_handle_s=row["human_handle_s"], repeat_of=row["repeat_of"],
+        heard=list(row["heard"] or []), no_match_turns=int(row["no_match_turns"] or 0),
     )
+
+
+def _upgrade(conn: Connection, version: int) -> None:
+    """Bring a database of an older schema up to ``SCHEMA_VERSION`` (columns added since, in order)."""
+    for since, table, ddl in ADDED_COLUMNS:
+        if since > version:
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
+    conn.execute(schema_info.update().values(version=SCHEMA_VERSION))
 
 
 def _grouped(rows: Sequence[Any]) -> dict[str, list[Any]]:

@@ -59,8 +59,8 @@ def test_the_cli_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
     rc, _, err = run_cli(capsys, "eval", "no-such-suite")
     assert rc == 2 and "no such suite file or shipped suite (shipped: known-issues, per-intent" in err
-    rc, _, err = run_cli(capsys, "eval", "regression", "--mode", "audio")
-    assert rc == 2 and "--mode audio is not implemented yet" in err
+    rc, _, err = run_cli(capsys, "eval", "regression", "--mode", "audio", "--lexical")
+    assert rc == 2 and "text-mode options" in err and err.count("\n") == 1
     rc, _, err = run_cli(capsys, "eval", "regression", "--baseline", str(p))
     assert rc == 2 and "not an ari-agent eval results.json" in err
 

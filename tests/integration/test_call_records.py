@@ -1,0 +1,69 @@
+"""Every real call writes its call record: a caller asks for a person by voice through the real Asterisk,
+the agent hands off to the support queue, and the record read back from the records database says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ari_agent.devtools.demo_backend import running_demo_backend
+from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.voices import synthesize_caller
+from ari_agent.ops.localpbx import LocalPbx
+from ari_agent.records.model import CallerHasher
+from ari_agent.records.store import CallRecordStore
+
+from .conftest import agent_config
+from .conftest_redis import redis_server  # noqa: F401
+
+pytestmark = pytest.mark.integration
+SALT = "records-integration-salt"
+
+
+async def test_a_real_call_writes_its_record(pbx: LocalPbx, tmp_path: Path, voice_dir: Path,
+                                             redis_server: str) -> None:  # noqa: F811
+    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    async with running_demo_backend() as backend:
+        cfg = agent_config(tmp_path, conversation__mode="voice", conversation__tools_base_url=backend,
+                           redis__url=redis_server, records__url=url, records__salt=SALT)
+        async with InProcessAgent(cfg) as agent:
+            assert agent.caller is not None and agent.manager is not None
+            wavs = [synthesize_caller("Hi, what are your opening hours?", "flite:slt", voice_dir),
+                    synthesize_caller("Can I speak to a real person please?", "flite:slt", voice_dir)]
+            res = await agent.caller.place_dialog(wavs, "tt", tail_wait_s=12)
+            await agent.manager.wait_idle(20)
+            assert agent.manager.records is not None and agent.manager.records.written >= 1
+    store = CallRecordStore(url)
+    try:
+        records = store.by_caller(CallerHasher(SALT).hash(res.call_id) or "")
+    finally:
+        store.close()
+    assert len(records) == 1, records
+    r = records[0]
+    assert r.source == "call" and r.call_id.startswith("call-")
+    assert r.outcome == "transferred" and r.transfer_queue == "support" and r.transfer_reason == "caller_request", r
+    assert r.turns >= 2 and len(r.heard) >= 2 and all(r.heard), r  # what was heard depends on the recogniser
+    assert r.caller_hash and res.call_id not in r.caller_hash
+    assert r.ended_at is not None and r.started_at < r.ended_at <= dt.datetime.now(dt.UTC)
+    assert r.duration_s is not None and 2 < r.duration_s < 120
+    assert "stt_final" in r.stage_ms and "first_rtp" in r.stage_ms, r.stage_ms
+    assert len(r.config_version) == 16
+
+
+async def test_a_broken_records_database_never_breaks_the_call(pbx: LocalPbx, tmp_path: Path, voice_dir: Path,
+                                                               redis_server: str) -> None:  # noqa: F811
+    """The records database is unreachable: the call is served and handed off as usual, the failure logged."""
+    async with running_demo_backend() as backend:
+        cfg = agent_config(tmp_path, conversation__mode="voice", conversation__tools_base_url=backend,
+                           redis__url=redis_server, records__url="postgresql+psycopg://u:p@127.0.0.1:1/none",
+                           records__salt=SALT)
+        async with InProcessAgent(cfg) as agent:
+            assert agent.caller is not None and agent.manager is not None
+            wavs = [synthesize_caller("Can I speak to a real person please?", "flite:rms", voice_dir)]
+            await agent.caller.place_dialog(wavs, "t", tail_wait_s=8)
+            await agent.manager.wait_idle(20)
+            outcomes = list(agent.manager.outcomes)
+            assert agent.manager.records is not None and agent.manager.records.failed == 1
+    assert [o.ended_by for o in outcomes] == ["handoff"] and outcomes[0].handoff_queue == "support"
