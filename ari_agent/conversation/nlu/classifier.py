@@ -23,7 +23,9 @@ softmax head as well: multinomial logistic regression over the MiniLM embeddings
 with the anchors as one extra out-of-scope class (``head.py``). Its log-probabilities are combined
 with the similarity evidence above (product of experts, ``head_mix``), and an intent is accepted
 when its combined probability beats the out-of-scope class and reaches a threshold calibrated per
-map by 3-fold cross-validation over the map's own examples and the anchors. The head trains on
+map by 3-fold cross-validation over the map's own examples and the anchors, on that same combined
+probability (each fold's head with the similarity evidence against the fold's training examples and
+the other folds' anchors: ``head.SimilarityExpert``). The head trains on
 each example and four model-free variants of it (carrier phrases, a dropped word, recogniser-style
 garbling: ``augment.py``) and its out-of-scope class on the anchors plus ``MANY_INTENT_ANCHORS``
 (near misses that belong to other organisations, life questions, call noise). The same
@@ -48,7 +50,15 @@ import numpy.typing as npt
 from .anchors import MANY_INTENT_ANCHORS, OUT_OF_DOMAIN_ANCHORS
 from .augment import variants
 from .encoder import EncoderUnavailable, MiniLmEncoder, load_encoder
-from .head import Augmented, HeadCalibration, SoftmaxHead, calibrate_head, fit_intent_head
+from .head import (
+    Augmented,
+    HeadCalibration,
+    SimilarityExpert,
+    SoftmaxHead,
+    calibrate_head,
+    combine_experts,
+    fit_intent_head,
+)
 from .interface import Classification, IntentSpec
 from .lexical import LexicalEncoder
 from .normalise import normalise_transcript
@@ -89,6 +99,10 @@ HEAD_MIN_INTENTS = 20
 # {0, 2, 4} and {0.25, 0.5, 1.0, 1.5}, together with MANY_INTENT_ANCHORS.
 HEAD_AUGMENT = 4
 HEAD_MIX = 1.0
+# The head's acceptance threshold is calibrated on the combined probability (head and similarity,
+# as ``_decide`` computes it) of held-out examples and anchors; "head" calibrates on the head's own
+# probability (the earlier way).
+HEAD_CALIBRATION = "combined"
 _HEAD_CLAUSE_THRESHOLD = 0.5  # a clause of a multi-request utterance needs at least this head probability
 MAX_INPUT_CHARS = 1000  # longer input is cut: no caller turn on the open prompt is longer
 
@@ -251,9 +265,17 @@ class HybridIntentClassifier:
             assert encoder is not None
             owner_arr = np.asarray(owner, dtype=np.int64)
             augmented = _augment(encoder, examples)
+            expert = None
+            if HEAD_CALIBRATION == "combined":
+                expert = SimilarityExpert(
+                    lex_examples, lex_anchors[keep], self._keyword_hits(examples),
+                    self._keyword_hits(self.anchors), self.params.semantic_weight, self.params.keyword_bonus,
+                    self.params.temperature, head_mix,
+                )
             self.calibration = calibrate_head(
                 sem_examples, owner_arr, len(self.names), sem_anchors[keep], lexical_vecs=lex_examples,
                 semantic_weight=self.params.semantic_weight, nearest_weight=_NEAREST_WEIGHT, augmented=augmented,
+                similarity=expert,
             )
             if head == "softmax" or self.calibration.use_head:
                 self.head = fit_intent_head(sem_examples, owner_arr, len(self.names), sem_anchors[keep], augmented)
@@ -266,6 +288,14 @@ class HybridIntentClassifier:
     def uses_embeddings(self) -> bool:
         return self._sem is not None and self.params.semantic_weight > 0.0
 
+    def _keyword_hits(self, texts: Sequence[str]) -> FloatArray:
+        """Per text, 1.0 for each intent one of whose keywords it contains as whole words."""
+        out = np.zeros((len(texts), len(self.names)), dtype=np.float32)
+        for row, text in enumerate(texts):
+            padded = f" {text} "
+            out[row] = [any(f" {kw} " in padded for kw in kws) for kws in self._keywords]
+        return out
+
     def evidence(self, texts: Sequence[str]) -> list[Evidence]:
         """Raw evidence for normalised texts (semantic ones encoded in one batch)."""
         sem_vecs = None
@@ -274,8 +304,7 @@ class HybridIntentClassifier:
         out: list[Evidence] = []
         for i, text in enumerate(texts):
             lex, lex_anchor = self._lex.score(self.lexical.encode(text))
-            padded = f" {text} "
-            hits = np.array([any(f" {kw} " in padded for kw in kws) for kws in self._keywords], dtype=np.float32)
+            hits = self._keyword_hits([text])[0]
             if sem_vecs is not None and self._sem is not None:
                 sem, sem_anchor = self._sem.score(sem_vecs[i])
                 head_probs = self.head.probs(sem_vecs[i]) if self.head is not None else None
@@ -297,10 +326,8 @@ class HybridIntentClassifier:
             # Product of experts: the head's log-probabilities plus the similarity evidence (lexical
             # and semantic, with the anchors as the out-of-scope score) at the similarity temperature.
             fused_h, anchor_h = self._fuse(ev)
-            similarity = np.append(fused_h, anchor_h) / self.params.temperature
-            z = np.log(np.maximum(ev.head_probs, 1e-9)) + self.head_mix * similarity
-            mixed = np.exp(z - z.max())
-            mixed /= mixed.sum()
+            similarity = (np.append(fused_h, anchor_h) / self.params.temperature).astype(np.float32)
+            mixed = combine_experts(ev.head_probs, similarity, self.head_mix)
             probs_in = mixed[:-1]
             best = int(np.argmax(probs_in))
             top = float(probs_in[best])

@@ -14,11 +14,20 @@ import pytest
 
 from ari_agent.conversation.nlu import IntentSpec, build_classifier
 from ari_agent.conversation.nlu.classifier import COMBINED_PARAMS, HEAD_MIN_INTENTS, HybridIntentClassifier
-from ari_agent.conversation.nlu.head import calibrate_head, fit_intent_head, fit_softmax, softmax
+from ari_agent.conversation.nlu.head import (
+    SimilarityExpert,
+    calibrate_head,
+    combine_experts,
+    fit_intent_head,
+    fit_softmax,
+    softmax,
+)
 from ari_agent.conversation.nlu.normalise import normalise_transcript
 from ari_agent.devtools.bench_nlu import (
     CONTACT_CENTRE_MAP,
     CONTACT_CENTRE_TESTSET,
+    LabelledUtterance,
+    _argmax_accuracy,
     _padded_specs,
     evaluate,
     load_intent_specs,
@@ -77,6 +86,52 @@ def test_calibration_on_separable_clusters() -> None:
     cal = calibrate_head(x, y, 30, anchors)
     assert cal.cv_accuracy_head > 0.9 and 0.0 <= cal.cv_accuracy_similarity <= 1.0
     assert 0.05 <= cal.threshold <= 0.9 and cal.cv_anchor_rejection > 0.8
+
+
+def test_combine_experts_is_a_renormalised_product() -> None:
+    head = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=np.float32)
+    sim = np.array([[0.0, 2.0, 0.0], [5.0, 0.0, 0.0]], dtype=np.float32)
+    assert np.allclose(combine_experts(head, sim, 0.0), head, atol=1e-6)
+    mixed = combine_experts(head, sim, 1.0)
+    assert np.allclose(mixed.sum(axis=1), 1.0)
+    assert mixed[0].argmax() == 1 and mixed[1].argmax() == 0  # the similarity evidence overturns the head
+    assert np.allclose(combine_experts(head[0], sim[0], 1.0), mixed[0])  # one row works as well
+
+
+def _expert(x: np.ndarray, anchors: np.ndarray, n: int, mix: float = 1.0) -> SimilarityExpert:  # type: ignore[type-arg]
+    return SimilarityExpert(x, anchors, np.zeros((len(x), n), np.float32), np.zeros((len(anchors), n), np.float32),
+                            semantic_weight=0.4, keyword_bonus=0.1, temperature=0.05, mix=mix)
+
+
+def test_similarity_expert_logits_match_the_classifier_scoring() -> None:
+    x, y = _clusters(4, 3)
+    anchors, _ = _clusters(1, 5, seed=3)
+    expert = _expert(x, anchors, 4)
+    kw = np.zeros((2, 4), np.float32)
+    kw[1, 2] = 1.0
+    logits = expert.logits(x, x, y, 4, anchors, anchors, anchors[:2], anchors[:2], kw, 0.7)
+    assert logits.shape == (2, 5)
+    assert np.allclose(logits[:, 4], 1.0 / 0.05, atol=1e-4)  # a row that is an anchor: cosine 1 on both sides
+    plain = expert.logits(x, x, y, 4, anchors, anchors, anchors[:2], anchors[:2], kw * 0, 0.7)
+    assert logits[1, 2] - plain[1, 2] == pytest.approx(0.6 * 0.1 / 0.05, abs=1e-4)  # the keyword bonus, lexical side
+    assert np.allclose(logits[0], plain[0])
+
+
+def test_calibration_on_the_combined_probability() -> None:
+    x, y = _clusters(30, 10)
+    anchors, _ = _clusters(1, 30, seed=9)
+    head_only = calibrate_head(x, y, 30, anchors)
+    combined = calibrate_head(x, y, 30, anchors, lexical_vecs=x, semantic_weight=0.4,
+                              similarity=_expert(x, anchors, 30))
+    assert 0.05 <= combined.threshold <= 0.9 and combined.cv_anchor_rejection > 0.8
+    # whether the head is used is still the head's own held-out accuracy against the similarity scorer
+    assert combined.cv_accuracy_head == pytest.approx(head_only.cv_accuracy_head)
+    # One anchor near each intent's cluster: a held-out anchor scored against itself (cosine 1) would
+    # look out of scope every time (rejection 1.0); scored against the other folds' anchors, it is not.
+    near = x[::10] + 0.5 * np.random.default_rng(4).normal(size=(30, 32)) / np.sqrt(32)
+    near = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
+    leak_check = calibrate_head(x, y, 30, near, similarity=_expert(x, near, 30, mix=5.0))
+    assert leak_check.cv_anchor_rejection < 0.5
 
 
 def test_calibration_without_held_out_examples_keeps_similarity() -> None:
@@ -166,6 +221,16 @@ def test_lexical_path_has_no_head() -> None:
     assert clf.classify("my boiler please").intent == "boiler_help"
 
 
+def test_accuracy_with_rejection_off() -> None:
+    strict = HybridIntentClassifier(_synthetic_map(), encoder=BagOfWordsEncoder(),  # type: ignore[arg-type]
+                                    params=COMBINED_PARAMS, head="softmax", head_threshold=0.999)
+    items = [LabelledUtterance("the router is not working", "router_help", "clean"),
+             LabelledUtterance("the boiler is not working", "router_help", "clean"),
+             LabelledUtterance("tell me a joke", None, "oos")]
+    assert strict.classify(items[0].text).intent is None  # rejected at this threshold ...
+    assert _argmax_accuracy(strict, items) == 0.5  # ... but ranked first: counted; out of scope left out
+
+
 def test_padded_specs_for_timing() -> None:
     specs = _synthetic_map()
     padded = _padded_specs(specs, 150)
@@ -197,7 +262,8 @@ def test_contact_centre_dev_split_with_minilm() -> None:
     report = evaluate(clf, load_testset(CONTACT_CENTRE_DEV))
     assert report["in_scope_accuracy"] >= 0.9, report["errors"]
     assert report["oos_handed_off_rate"] >= 0.85, report["errors"]
-    # Disfluent, recogniser-garbled and near-miss out-of-scope dev items (measured: 0.909 / 0.800).
+    # Disfluent, recogniser-garbled and near-miss out-of-scope dev items (measured: 0.909 / 0.850;
+    # 0.909 / 0.800 with the threshold set on the head's own probability).
     noisy = evaluate(clf, load_testset(CONTACT_CENTRE_DEV.with_name("contact_centre_dev_noisy.jsonl")))
     assert noisy["in_scope_accuracy"] >= 0.88, noisy["errors"]
     assert noisy["oos_handed_off_rate"] >= 0.77, noisy["errors"]
