@@ -148,19 +148,27 @@ async def follow_channel(url: str, channel: str, on_message: Callable[[object], 
                          what: str, on_subscribed: Callable[[], Awaitable[None]] | None = None,
                          on_lost: Callable[[], None] | None = None, retry_s: float = 2.0) -> None:
     """Handle every message on Redis pub/sub ``channel`` until cancelled, subscribing again after a
-    failure (``on_subscribed`` after each subscription, ``on_lost`` after each loss)."""
+    failure (``on_subscribed`` after each subscription, ``on_lost`` after each loss). The first failure
+    is a warning and the recovery is logged; the retries in between are debug lines, not a warning
+    every ``retry_s`` for as long as Redis is away."""
+    down = False
     while True:
         client: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2.0)
         try:
             async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(channel)
+                if down:
+                    log.info("%s: subscribed to Redis again", what)
+                down = False
                 if on_subscribed is not None:
                     await on_subscribed()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         await on_message(message.get("data", b""))
         except (RedisError, OSError) as exc:
-            log.warning("%s: Redis %s; subscribing again in %.0fs", what, type(exc).__name__, retry_s)
+            level = logging.DEBUG if down else logging.WARNING
+            log.log(level, "%s: Redis %s; subscribing again every %.0fs", what, type(exc).__name__, retry_s)
+            down = True
         finally:
             if on_lost is not None:
                 on_lost()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ari_agent.call.awaiting import first_of
 from ari_agent.call.handoff import Announce, Render, handoff_desk
@@ -94,6 +94,9 @@ class CallSession:
         self.media_channel_id = self.media.media_channel_id
         self.outcome = CallOutcome(call_id, self.caller.id)
         self.caller_gone = asyncio.Event()
+        # The media channel ended while the caller is still on the line (Asterisk hung it up, its lease
+        # ran out, the media socket failed): the call cannot be served, so the caller goes to a person now.
+        self.media_lost = asyncio.Event()
         self.dtmf: asyncio.Queue[str] = asyncio.Queue()
         self.frame_listeners: list[Callable[[AudioFrame], None]] = []
         self._tearing_down = False
@@ -110,9 +113,10 @@ class CallSession:
                 self.outcome.ended_by = "caller"
             self.caller_gone.set()
         elif cid == self.media_channel_id and isinstance(event, (StasisEnd, ChannelDestroyed)):
-            if not self._tearing_down:
-                log.warning("call %s: media channel ended unexpectedly", self.call_id)
-                self.caller_gone.set()
+            if not self._tearing_down and not self.media_lost.is_set():
+                log.warning("call %s: media channel ended unexpectedly; handing the caller to a person",
+                            self.call_id)
+                self.media_lost.set()
         elif cid == self.caller.id and isinstance(event, ChannelDtmfReceived):
             self.dtmf.put_nowait(event.digit)
 
@@ -192,17 +196,18 @@ class CallSession:
     async def _converse(self) -> None:
         conv = asyncio.ensure_future(self.conversation.run(self))
         gone = asyncio.ensure_future(self.caller_gone.wait())
+        lost = asyncio.ensure_future(self.media_lost.wait())
         try:
-            done, _ = await asyncio.wait({conv, gone}, timeout=self.cfg.agent.max_call_s,
+            done, _ = await asyncio.wait({conv, gone, lost}, timeout=self.cfg.agent.max_call_s,
                                         return_when=asyncio.FIRST_COMPLETED)
             if conv in done:
                 conv.result()  # re-raise a conversation failure
         finally:
-            for t in (conv, gone):
-                if not t.done():
-                    t.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await t
+            for t in (conv, gone, lost):
+                await stop_task(t)
+        if lost in done and conv not in done and not self.caller_gone.is_set():
+            self.outcome.ended_by = "error"
+            await self._handoff_on_failure("media_lost")
 
     async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
                       announce: Announce | None = None, render: Render | None = None) -> bool:
@@ -249,3 +254,15 @@ class CallSession:
             self.outcome.recording = await asyncio.to_thread(self.recorder.write, path)
         log.info("call %s: ended by %s after %.1fs rtp=%s", self.call_id, self.outcome.ended_by,
                  self.outcome.duration_s, self.outcome.rtp)
+
+
+async def stop_task(task: asyncio.Future[Any], retry_s: float = 0.5) -> None:
+    """Cancel ``task`` and wait until it has stopped. The cancel is repeated every ``retry_s``: on Python
+    3.11 ``asyncio.wait_for`` can lose a cancellation that lands as its inner wait completes, and a
+    conversation that missed one would go on talking to a call that has ended."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=retry_s)
+    if not task.cancelled():
+        with contextlib.suppress(Exception):
+            task.result()

@@ -380,3 +380,33 @@ async def test_kill9_with_several_calls_restart_sends_every_caller_to_queue(
             await c.hang_up()
     chans, bridges = await wait_until_clean(test_ari, 15)
     assert chans == [] and bridges == []
+
+
+async def test_media_channel_lost_mid_call_hands_the_caller_to_a_person(
+        agents: list[AgentProcess], test_ari: AriClient, quiet_wav: Path, tmp_path: Path) -> None:
+    """Asterisk hangs up the call's media channel (here: through ARI, as a failed lease renewal or a dead
+    media socket would): the caller is still on the line, cannot be served, and goes to the queue at once
+    instead of sitting with a conversation that talks to nothing."""
+    agent = AgentProcess(tmp_path, "media-lost")
+    agents.append(agent)
+    agent.start()
+    await agent.wait_ready()
+    call = Call(test_ari, quiet_wav)
+    cid = await call.place()
+    try:
+        await wait_for(lambda: served(test_ari, cid), 20, "agent serving the call")
+        await asyncio.sleep(1.0)
+        media = [c["id"] for c in await test_ari.list_channels() if c["id"].endswith("-media")]
+        assert len(media) == 1, media
+        await test_ari.hangup(media[0])
+        lost = time.monotonic()
+        t_queue = await wait_for(lambda: in_queue(test_ari, cid), 15, "caller in the queue after the media loss")
+        assert (await reason_of(test_ari, cid)).startswith("agent_failure: media_lost")
+        await asyncio.sleep(0.5)
+        left = await ours_left(test_ari)
+        print(f"\nmedia channel lost: caller in queue {t_queue - lost:.2f}s later; left: {left}")
+        assert leaked(left) == 0, left
+    finally:
+        await call.hang_up()
+    chans, bridges = await wait_until_clean(test_ari, 10)
+    assert chans == [] and bridges == []

@@ -151,3 +151,26 @@ async def test_the_maximum_duration_hands_the_caller_to_the_intents_queue(tmp_pa
     manager.sessions["call-2"] = gone  # type: ignore[assignment]
     await manager._max_duration(gone)  # type: ignore[arg-type]
     assert gone.handoffs == []
+
+
+async def test_a_redis_that_stays_away_is_one_warning_not_one_per_retry(caplog: pytest.LogCaptureFixture) -> None:
+    from ari_agent.call.live_calls import follow_channel
+    from ari_agent.devtools.backend_process import free_port
+
+    lost: list[int] = []
+
+    async def on_message(raw: object) -> None:
+        raise AssertionError("nothing can arrive from a Redis that is not there")
+
+    caplog.set_level("DEBUG", logger="ari_agent.call.live_calls")
+    task = asyncio.create_task(follow_channel(f"redis://127.0.0.1:{free_port()}/0", "ch", on_message,
+                                              what="takeover requests", on_lost=lambda: lost.append(1),
+                                              retry_s=0.01))
+    while len(lost) < 5:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    mine = [r for r in caplog.records if r.name == "ari_agent.call.live_calls"]
+    assert [r.levelname for r in mine].count("WARNING") == 1
+    assert sum(1 for r in mine if r.levelname == "DEBUG") >= 4
