@@ -175,6 +175,16 @@ NO_GRAMMAR_PHRASES: Final = (
     "no", "nope", "nah", "no thanks", "no thank you", "not really", "that's wrong", "incorrect",
     "no it isn't", "it isn't", "i don't", "that's not right", "not now",
 )
+# Answers that are neither (hedges, waits, questions back): without them the closed grammar forces a hedge
+# into the nearest yes or no ("sort of" -> "sure", "could be" -> "it is", "hold on, let me check" ->
+# "go ahead"). Measured with the phone set's 98 yes/no utterances (docs/speech-bench.md): non-yes answers
+# heard as yes 14 -> 1 of 62. The parser (conversation.slots.yes_no) reads all of these as unclear.
+UNCLEAR_GRAMMAR_PHRASES: Final = (
+    "maybe", "perhaps", "probably", "possibly", "i'm not sure", "not sure", "i don't know", "i guess",
+    "i think so", "i suppose", "could be", "kind of", "sort of", "wait", "hold on", "hang on", "one moment",
+    "let me check", "let me think", "what do you mean", "which one", "sorry", "pardon", "i don't understand",
+    "it depends",
+)
 _JSGF_SPECIAL: Final = re.compile(r"[;=|*+<>()\[\]{}/\"\\]")
 # Words callers put before a digit string ("it's one two three four", "um, my number is ..."): optional
 # before the answer of a digits grammar, so a carrier is not forced into the answer ("it's" heard as
@@ -251,6 +261,10 @@ def jsgf_for(expect: Expectation, dictionary: PronunciationDictionary | None = N
         rules["yes"] = _alternatives(YES_GRAMMAR_PHRASES, dictionary) or "yes"
         rules["no"] = _alternatives(NO_GRAMMAR_PHRASES, dictionary) or "no"
         answer = "<yes> | <no>"
+        unclear = _alternatives(UNCLEAR_GRAMMAR_PHRASES, dictionary)
+        if unclear is not None:
+            rules["unclear"] = unclear
+            answer += " | <unclear>"
         extra = _alternatives(expect.phrases, dictionary)  # other answers the engine accepts here
         if extra is not None:
             rules["other"] = extra

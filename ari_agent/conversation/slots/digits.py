@@ -7,6 +7,8 @@ lists them and ``parse_digits`` picks the one that fits the slot's length.
 
 from __future__ import annotations
 
+import re
+
 from ari_agent.conversation.slots.numbers import TEENS, TENS, UNITS, read_cardinal
 from ari_agent.conversation.slots.words import tokens
 
@@ -19,6 +21,8 @@ _HOMOPHONES: dict[str, str] = {"to": "2", "too": "2", "for": "4", "fore": "4", "
 _REPEATS: dict[str, int] = {"double": 2, "triple": 3, "treble": 3}
 # Words a caller says inside a digit string that carry nothing.
 _GLUE = frozenset("uh um umm er erm hmm dash hyphen space then".split())
+# Where a recogniser ends a sentence ("7 7 4 2. 7 7 7 4 2."): a full stop not inside a number.
+_SENTENCE_END = re.compile(r"[.?!]+(?!\d)")
 
 
 def _is_digitish(word: str) -> bool:
@@ -74,7 +78,8 @@ def parse_digits(text: str, min_length: int = 1, max_length: int = 32) -> str | 
     """The digit string in ``text`` whose length fits ``min_length..max_length``, or None.
 
     When one run fits it wins (the longest, then the last, if several do); when none does but all
-    runs together fit (a caller who paused with a word between groups) their concatenation wins.
+    runs together fit (a caller who paused with a word between groups) their concatenation wins; else
+    a sentence of a recogniser's repeat ("7 7 4 2. 7 7 7 4 2.").
     """
     runs = digit_runs(text)
     fitting = [r for r in runs if min_length <= len(r) <= max_length]
@@ -84,7 +89,21 @@ def parse_digits(text: str, min_length: int = 1, max_length: int = 32) -> str | 
     together = "".join(runs)
     if len(runs) > 1 and min_length <= len(together) <= max_length:
         return together
-    return None
+    return _one_sentence_fits(text, min_length, max_length)
+
+
+def _one_sentence_fits(text: str, min_length: int, max_length: int) -> str | None:
+    """A recogniser that repeated itself with a slip ("7 7 4 2. 7 7 7 4 2.") wrote the digits as one run
+    across its sentences: read each sentence alone, and take the value when exactly one distinct value
+    fits and every other sentence's digits hold it (a repeat). Different digits in another sentence
+    ("1 2 3 4. 5 6 7.") are more of the number or a correction: no value."""
+    sentences = ["".join(digit_runs(s)) for s in _SENTENCE_END.split(text)]
+    sentences = [d for d in sentences if d]
+    fits = {d for d in sentences if min_length <= len(d) <= max_length}
+    if len(sentences) < 2 or len(fits) != 1:
+        return None
+    value = fits.pop()
+    return value if all(value in d for d in sentences) else None
 
 
 def parse_dtmf(digits: str, min_length: int = 1, max_length: int = 32) -> str | None:

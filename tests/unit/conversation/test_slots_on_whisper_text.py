@@ -8,6 +8,7 @@ from datetime import date, time
 import pytest
 
 from ari_agent.conversation.slots.dates import parse_date
+from ari_agent.conversation.slots.digits import parse_digits
 from ari_agent.conversation.slots.letters import parse_postcode
 from ari_agent.conversation.slots.postcode_reading import closest_uk_postcode
 from ari_agent.conversation.slots.times import parse_time
@@ -75,3 +76,16 @@ def test_the_closest_uk_postcode(text: str, want: str) -> None:
                                   "I'd like to book a taxi for four people at two"])
 def test_what_is_no_postcode_stays_none(text: str) -> None:
     assert closest_uk_postcode(text) is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("7 7 4 2. 7 7 7 4 2.", "7742"),  # a repeat with a slip: one sentence fits
+    ("4 5. 6 7.", "4567"),  # groups across sentences still join
+])
+def test_digits_when_one_sentence_fits(text: str, want: str) -> None:
+    assert parse_digits(text, 4, 4) == want
+
+
+@pytest.mark.parametrize("text", ["1 2 3 4. 5 6 7 8.", "1 2 3 4. 5 6 7.", "5 6 8 3 1.", "12345. 1 2 3 4 5 6", "1.5"])
+def test_digits_in_sentences_that_are_no_repeat_stay_none(text: str) -> None:
+    assert parse_digits(text, 4, 4) is None

@@ -19,6 +19,7 @@ from ari_agent.seam import CallStarted, Expectation, Listen, Utterance
 from ari_agent.speech.grammar_lm import (
     COMMAND_GRAMMAR_PHRASES,
     NO_GRAMMAR_PHRASES,
+    UNCLEAR_GRAMMAR_PHRASES,
     YES_GRAMMAR_PHRASES,
     ArpaModel,
     PronunciationDictionary,
@@ -166,6 +167,8 @@ def test_what_the_grammars_accept_the_slot_parsers_read() -> None:
         assert parse_yes_no(phrase) is True, phrase
     misread = [phrase for phrase in NO_GRAMMAR_PHRASES if parse_yes_no(phrase) is not False]
     assert misread == []  # "that's not right" is a no: a negated yes is not a yes
+    # a hedge the yes/no grammar can hear is never read as an answer
+    assert [phrase for phrase in UNCLEAR_GRAMMAR_PHRASES if parse_yes_no(phrase) is not None] == []
     for value, word in enumerate(spoken_words.TENS, start=2):
         assert parse_number(f"{word} {spoken_words.UNITS[value % 9]}") == value * 10 + 1 + value % 9
     for i, word in enumerate(spoken_words.NATO_ALPHABET):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ari_agent.config import PocketsphinxSettings, SttConfig
+from ari_agent.conversation.slots.yes_no import read_yes_no
 from ari_agent.seam import Expectation
 from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
 from ari_agent.speech.recognizer import SpeechRecognizer, SttError
@@ -103,3 +104,11 @@ def test_free_text_uses_the_generic_model() -> None:
     got = rec.recognise(Expectation(kind="open", phrases=("where is my postcode",)),
                         caller_audio("where is my postcode", "flite:rms"))
     assert got.text == "where is my postcode"  # the compound added before the full dictionary survived
+
+
+def test_a_hedge_to_a_yes_no_question_is_heard_as_a_hedge(rec: PocketsphinxRecognizer) -> None:
+    """The yes/no grammar has room for answers that are neither: "perhaps" is not forced into "yep"."""
+    for text, heard in (("perhaps", "perhaps"), ("I'm not sure", "i'm not sure")):
+        got = rec.recognise(YES_NO, caller_audio(text, "flite:rms"))
+        assert got.text == heard and read_yes_no(got.text).verdict == "unclear"
+    assert rec.recognise(YES_NO, caller_audio("yes please", "flite:rms")).text == "yes please"
