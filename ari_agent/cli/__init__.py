@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "config": "ari_agent.cli.config_cmd",
     "eval": "ari_agent.cli.eval",
     "kpi": "ari_agent.cli.kpi",
+    "records": "ari_agent.cli.kpi",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 _OPTIONS_WITH_VALUE = frozenset({"-c", "--config"})

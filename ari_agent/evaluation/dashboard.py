@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 
 from ari_agent.ops.web_sign_in import SignIn
-from ari_agent.records.kpi import CostInputs, Kpis, compute_kpis
+from ari_agent.records.kpi import CostInputs, Kpis, SlaTargets, compute_kpis
 from ari_agent.records.store import CallRecordStore
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,14 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action
 
 class KpiDashboard:
     def __init__(self, store: CallRecordStore, users: Mapping[str, str], *, costs: CostInputs | None = None,
-                 session_ttl_s: float = 43200, secure_cookie: bool = False, metrics_days: int = 30,
+                 sla: SlaTargets | None = None, session_ttl_s: float = 43200, secure_cookie: bool = False,
+                 metrics_days: int = 30,
                  today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date()) -> None:
         self.store = store
         self.users = dict(users)  # name -> scrypt hash
         self.sign_in = SignIn(COOKIE, lambda: self.users, ttl_s=session_ttl_s, secure_cookie=secure_cookie)
         self.costs = costs or CostInputs()
+        self.sla = sla or SlaTargets()
         self.metrics_days = metrics_days
         self.today = today
 
@@ -88,15 +90,16 @@ class KpiDashboard:
         start, end = _midnight(start_day), _midnight(end_day)
         records = await asyncio.to_thread(self.store.kpi_window, start, end)
         intents = sorted({i for r in records if start <= r.started_at < end for i in r.intents})
-        k = compute_kpis(records, start, end, self.costs, intent=intent)
-        page = await asyncio.to_thread(render_page, k, self.costs, intents, intent)
+        k = compute_kpis(records, start, end, self.costs, intent=intent, sla=self.sla)
+        page = await asyncio.to_thread(render_page, k, self.costs, intents, intent, self.sla)
         return _html(page)
 
     async def metrics(self, request: web.Request) -> web.Response:
         end_day = self.today() + dt.timedelta(days=1)
         start, end = _midnight(end_day - dt.timedelta(days=self.metrics_days)), _midnight(end_day)
         records = await asyncio.to_thread(self.store.kpi_window, start, end)
-        text = prometheus_text(compute_kpis(records, start, end, self.costs), self.metrics_days)
+        text = prometheus_text(compute_kpis(records, start, end, self.costs, sla=self.sla),
+                               self.metrics_days)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"Cache-Control": "no-store"})
 
@@ -125,16 +128,24 @@ def prometheus_text(k: Kpis, days: int) -> str:
           [({"reason": r}, v) for r, v in k.transfer_rate_by_reason.items()])
     gauge("transfer_correctness_ratio", "labelled transfers that were right", [({}, k.transfer_correctness)])
     gauge("repeat_call_ratio", "calls repeating an earlier one", [({}, k.repeat_call_rate)])
+    gauge("sla_adherence_ratio", "calls that met every service-level target applying to them",
+          [({}, k.sla_adherence)])
+    gauge("sla_answer_ratio", "service level per target: the agent's first prompt, a person after a transfer",
+          [({"target": "agent_answer"}, k.sla_agent_answer), ({"target": "queue_answer"}, k.sla_queue_answer)])
+    gauge("sla_queue_answer_ratio", "transfers a person answered within the queue's target, by queue",
+          [({"queue": q}, v) for q, v in k.sla_queue_by_queue.items()])
     gauge("cost_per_resolved_call", "cost per call resolved at first contact", [({}, k.cost_per_resolved_call)])
     gauge("latency_milliseconds", "latency per stage",
           [({"stage": s, "quantile": q}, f[q]) for s, f in k.latency_ms.items() for q in ("p50", "p95")])
     gauge("tool_failure_ratio", "failed tool calls", [({}, k.tool_failure_rate)])
     gauge("transfer_loops", "transferred calls repeating a transferred call", [({}, float(k.transfer_loops))])
     gauge("policy_alerts", "policy events, by rule", [({"rule": r}, float(n)) for r, n in k.policy_alerts.items()])
+    gauge("recognition_no_match_ratio", "caller utterances the agent did not understand", [({}, k.no_match_rate)])
     return "\n".join(lines) + "\n"
 
 
-def render_page(k: Kpis, costs: CostInputs, intents: list[str], intent: str | None) -> str:
+def render_page(k: Kpis, costs: CostInputs, intents: list[str], intent: str | None,
+                sla: SlaTargets | None = None) -> str:
     from ari_agent.records.kpi_report import rows
 
     e = html.escape
@@ -158,12 +169,17 @@ def render_page(k: Kpis, costs: CostInputs, intents: list[str], intent: str | No
                          ("first-contact resolution", _pct(k.fcr)), ("transfer rate", _pct(k.transfer_rate)),
                          ("transfer correctness", _pct(k.transfer_correctness)),
                          ("repeat calls", _pct(k.repeat_call_rate)),
+                         ("SLA adherence", _pct(k.sla_adherence)),
                          ("AHT", "–" if k.aht_s is None else f"{k.aht_s:.0f} s"),
                          ("cost / resolved call", "–" if k.cost_per_resolved_call is None
                           else f"{k.cost_per_resolved_call:.2f} {costs.currency}")):
-        parts.append(f"<div class='tile' id='kpi-{e(label.replace(' ', '-').replace('/', ''))}'>{e(label)}"
-                     f"<b>{e(value)}</b></div>")
-    parts.append("</div>")
+        parts.append(_tile(label, value))
+    sla = sla or SlaTargets()
+    per_queue = "".join(f", {e(q)} {t:g} s" for q, t in sla.per_queue.items())
+    parts.append(f"</div><p id='sla-targets'>SLA targets: the agent's first prompt within {sla.answer_s:g} s "
+                 f"({_pct(k.sla_agent_answer)} of {k.sla_agent_measured} calls); a person answers a transfer "
+                 f"within {sla.queue_answer_s:g} s{per_queue} ({_pct(k.sla_queue_answer)} of "
+                 f"{k.sla_queue_reported} reported transfers).</p>")
     for title, png in _charts(k):
         parts.append(f"<h3>{e(title)}</h3><img alt='{e(title)}' src='data:image/png;base64,"
                      f"{base64.b64encode(png).decode()}'>")
@@ -172,12 +188,19 @@ def render_page(k: Kpis, costs: CostInputs, intents: list[str], intent: str | No
         by_view.setdefault(row[0], []).append(row)
     for view in ("business", "engineering"):
         if view == "engineering":
-            parts.append("<h2>Engineering view</h2>")
+            parts.append("<h2>Engineering view</h2><div class='tiles'>"
+                         + _tile("recognition no-match", _pct(k.no_match_rate))
+                         + _tile("tool failures", _pct(k.tool_failure_rate)) + "</div>")
         body = "".join(f"<tr><td>{e(m)}</td><td>{e(key)}</td><td>{e(v or '–')}</td></tr>"
                        for _, m, key, v in by_view.get(view, []))
         parts.append(f"<table id='{view}'><tr><th>metric</th><th></th><th>value</th></tr>{body}</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _tile(label: str, value: str) -> str:
+    e = html.escape
+    return f"<div class='tile' id='kpi-{e(label.replace(' ', '-').replace('/', ''))}'>{e(label)}<b>{e(value)}</b></div>"
 
 
 def _charts(k: Kpis) -> list[tuple[str, bytes]]:
@@ -200,6 +223,15 @@ def _charts(k: Kpis) -> list[tuple[str, bytes]]:
         ax.set_xlabel("containment %")
         ax.set_xlim(0, 100)
         out.append(("Containment per intent", _png(fig, plt)))
+    sla_all = [("agent's first prompt", k.sla_agent_answer), ("a person, all queues", k.sla_queue_answer),
+               *((f"a person, {q}", v) for q, v in k.sla_queue_by_queue.items())]
+    sla_bars = [(name, v) for name, v in sla_all if v is not None]
+    if sla_bars:
+        fig, ax = plt.subplots(figsize=(7, 2.8))
+        ax.barh([n for n, _ in sla_bars], [100 * v for _, v in sla_bars])
+        ax.set_xlabel("% within target")
+        ax.set_xlim(0, 100)
+        out.append(("Service level (SLA) by target", _png(fig, plt)))
     if k.latency_ms:
         fig, ax = plt.subplots(figsize=(7, 2.8))
         stages = list(k.latency_ms)

@@ -13,7 +13,9 @@ Rules (docs/evaluation.md):
 - turns: caller turns the engine was given (an utterance heard, keys pressed, a no-input timeout);
 - tool calls: each ``tool`` entry with the ``tool_result`` after it (none before the next: a timeout);
 - policy events: the engine's "policy stopped ..." notes;
-- heard: what the recogniser heard each turn, redacted (``ari_agent.redaction``) before it is stored.
+- heard: what the recogniser heard each turn, redacted (``ari_agent.redaction``) before it is stored;
+- answer_s: when the agent's first prompt began (the first ``say`` entry's time, seconds from the call
+  reaching the agent), for the service level.
 """
 
 from __future__ import annotations
@@ -131,7 +133,19 @@ def build_record(facts: CallFacts, hasher: CallerHasher, config_version: str) ->
         heard=[redact(str(e.get("text") or ""), extra_patterns=extra) for e in facts.events
                if e.get("kind") == "heard"],
         no_match_turns=sum(1 for n in facts.notes if n.startswith(NO_MATCH_NOTE)),
+        answer_s=answer_s_of(facts.events),
     )
+
+
+def answer_s_of(events: Sequence[Mapping[str, Any]]) -> float | None:
+    """Seconds from the call reaching the agent to its first prompt (the log's times count from there)."""
+    for e in events:
+        if e.get("kind") == "say":
+            try:
+                return max(0.0, round(float(e["t"]), 3))
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
 
 
 def _ms_between(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ari_agent.records.kpi import CostInputs, Kpis
+from ari_agent.records.kpi import CostInputs, Kpis, SlaTargets
 
 
 def rows(k: Kpis, costs: CostInputs) -> list[tuple[str, str, str, str]]:
@@ -35,6 +35,14 @@ def rows(k: Kpis, costs: CostInputs) -> list[tuple[str, str, str, str]]:
     add("business", "cost_per_resolved_call", k.cost_per_resolved_call, costs.currency)
     add("business", "baseline_cost", k.baseline_cost, costs.currency)
     add("business", "savings_vs_baseline", k.savings_vs_baseline, costs.currency)
+    add("business", "sla_adherence", k.sla_adherence)
+    add("business", "sla_calls_measured", k.sla_calls_measured)
+    add("business", "sla_agent_answer", k.sla_agent_answer)
+    add("business", "sla_agent_measured", k.sla_agent_measured)
+    add("business", "sla_queue_answer", k.sla_queue_answer)
+    add("business", "sla_queue_reported", k.sla_queue_reported)
+    for queue, rate in k.sla_queue_by_queue.items():
+        add("business", "sla_queue_answer_by_queue", rate, queue)
     for intent, figures in k.per_intent.items():
         for name, value in figures.items():
             add("business", f"intent_{name}", value, intent)
@@ -48,6 +56,9 @@ def rows(k: Kpis, costs: CostInputs) -> list[tuple[str, str, str, str]]:
     add("engineering", "transfer_loops", k.transfer_loops)
     for rule, count in k.policy_alerts.items():
         add("engineering", "policy_alerts", count, rule)
+    add("engineering", "heard_turns", k.heard_turns)
+    add("engineering", "no_match_turns", k.no_match_turns)
+    add("engineering", "no_match_rate", k.no_match_rate)
     return out
 
 
@@ -67,8 +78,10 @@ def _num(v: float | None, unit: str = "") -> str:
     return "–" if v is None else f"{v:.2f}{unit}"
 
 
-def to_markdown(k: Kpis, costs: CostInputs) -> str:
+def to_markdown(k: Kpis, costs: CostInputs, sla: SlaTargets | None = None) -> str:
     c = costs.currency
+    sla = sla or SlaTargets()
+    queue_targets = ", ".join([f"{sla.queue_answer_s:g} s"] + [f"{q} {t:g} s" for q, t in sla.per_queue.items()])
     lines = [f"# Call KPIs {k.start:%Y-%m-%d} to {k.end:%Y-%m-%d} (end exclusive)", "",
              f"{k.calls} calls.", "", "## Business view", "", "| KPI | value |", "|---|---|",
              f"| containment | {_pct(k.containment)} |",
@@ -84,6 +97,13 @@ def to_markdown(k: Kpis, costs: CostInputs) -> str:
     if k.baseline_cost is not None:
         lines += [f"| human-only baseline cost | {_num(k.baseline_cost)} {c} |",
                   f"| savings vs baseline | {_num(k.savings_vs_baseline)} {c} |"]
+    lines += [f"| SLA adherence (calls meeting every target; measured: {k.sla_calls_measured}) "
+              f"| {_pct(k.sla_adherence)} |",
+              f"| SLA: agent's first prompt within {sla.answer_s:g} s (measured: {k.sla_agent_measured}) "
+              f"| {_pct(k.sla_agent_answer)} |",
+              f"| SLA: a person answered a transfer within target ({queue_targets}; reported: "
+              f"{k.sla_queue_reported}) | {_pct(k.sla_queue_answer)} |"]
+    lines += [f"| SLA: a person answered within target: {q} | {_pct(v)} |" for q, v in k.sla_queue_by_queue.items()]
     lines += ["", "### Transfers by reason", "", "| reason | share of calls |", "|---|---|"]
     lines += [f"| {r} | {_pct(v)} |" for r, v in k.transfer_rate_by_reason.items()] or ["| – | – |"]
     lines += ["", "### Per intent", "", "| intent | calls | containment | FCR |", "|---|---|---|---|"]
@@ -95,7 +115,9 @@ def to_markdown(k: Kpis, costs: CostInputs) -> str:
     lines += ["", "| KPI | value |", "|---|---|", f"| tool calls | {k.tool_calls} |",
               f"| tool failure rate | {_pct(k.tool_failure_rate)} |"]
     lines += [f"| tool failure rate: {t} | {_pct(v)} |" for t, v in k.tool_failure_by_tool.items()]
-    lines += [f"| transfer loops | {k.transfer_loops} |"]
+    lines += [f"| transfer loops | {k.transfer_loops} |",
+              f"| recognition no-match rate ({k.no_match_turns} of {k.heard_turns} utterances) "
+              f"| {_pct(k.no_match_rate)} |"]
     lines += [f"| policy alerts: {rule} | {n} |" for rule, n in k.policy_alerts.items()] or ["| policy alerts | 0 |"]
     return "\n".join(lines) + "\n"
 

@@ -49,6 +49,9 @@ class CallRecord:
     repeat_of: str | None = None  # call_id of the same caller's earlier call about a same intent (7 days)
     heard: list[str] = field(default_factory=list)  # what the recogniser heard, per caller turn (redacted)
     no_match_turns: int = 0  # caller turns the agent did not understand (recognition no-match)
+    answer_s: float | None = None  # from the call's arrival at the agent to its first prompt (live calls)
+    human_answered: bool | None = None  # after a transfer: a person answered (ACD report; None: not reported)
+    human_wait_s: float | None = None  # after a transfer: seconds in the queue until answered or abandoned
 
     @property
     def duration_s(self) -> float | None:

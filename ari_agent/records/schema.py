@@ -1,15 +1,19 @@
 """The call-record tables (SQLAlchemy Core), portable between SQLite and PostgreSQL.
 
-Schema changes bump ``SCHEMA_VERSION``; the store refuses a database newer than it knows. Times are
-stored in UTC. Intents and tool calls are rows of their own (the repeat-call lookup and the tool
-failure rate query them); per-stage latencies and policy events are JSON on the call row.
+These tables are the head of the Alembic migrations in ``migrations/versions`` (``records.migrate``
+runs them): a schema change is a new revision there plus the change here, and
+``tests/unit/records/test_migrations.py`` checks that both give the same tables. Times are stored in
+UTC. Intents and tool calls are rows of their own (the repeat-call lookup and the tool failure rate
+query them); per-stage latencies and policy events are JSON on the call row.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+# The legacy version row (``ari_agent_schema``, from before Alembic): each revision still sets it, so an
+# ari-agent older than the migrations refuses a database newer than it knows instead of misreading it.
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -38,12 +42,10 @@ call_records = sa.Table(
     # schema 2
     sa.Column("heard", sa.JSON),
     sa.Column("no_match_turns", sa.Integer, nullable=False, default=0, server_default="0"),
-)
-
-# Columns added after schema 1, as (version, table, column DDL): an older database gets them on open.
-ADDED_COLUMNS: tuple[tuple[int, str, str], ...] = (
-    (2, "call_records", "heard JSON"),
-    (2, "call_records", "no_match_turns INTEGER NOT NULL DEFAULT 0"),
+    # schema 3: service level
+    sa.Column("answer_s", sa.Float),  # the call's arrival at the agent to its first prompt
+    sa.Column("human_answered", sa.Boolean),  # after a transfer: a person answered (None: not reported)
+    sa.Column("human_wait_s", sa.Float),  # after a transfer: time in the queue until answered or abandoned
 )
 
 call_intents = sa.Table(

@@ -1,9 +1,10 @@
 """Where call records live: SQLAlchemy 2 (Core) over SQLite by default, PostgreSQL by URL.
 
-``CallRecordStore(url)`` creates the schema when it is missing (``schema.py``; the version row
-says which schema a database has, and a database from a newer ari-agent is refused rather than
-misread). ``add(record)`` links a repeat call before storing it: the latest earlier call by the
-same hashed caller, about one of the same intents, that started within 7 days before this one.
+``CallRecordStore(url)`` brings the database to the newest schema on open (Alembic migrations,
+``migrate.py``: an empty database gets the tables, an older one the revisions since, and one from a
+newer ari-agent is refused rather than misread). ``add(record)`` links a repeat call before storing
+it: the latest earlier call by the same hashed caller, about one of the same intents, that started
+within 7 days before this one.
 
 The API is synchronous (SQLAlchemy's); from the event loop, call it in a thread:
 ``await asyncio.to_thread(store.add, record)``.
@@ -18,19 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic.util import CommandError as AlembicError
 from sqlalchemy.engine import Connection, Engine
 
 from ari_agent.errors import AriAgentError
+from ari_agent.records import migrate
 from ari_agent.records.model import REPEAT_WINDOW, CallRecord, ToolCallRecord
-from ari_agent.records.schema import (
-    ADDED_COLUMNS,
-    SCHEMA_VERSION,
-    call_intents,
-    call_records,
-    metadata,
-    schema_info,
-    tool_calls,
-)
+from ari_agent.records.schema import call_intents, call_records, tool_calls
 
 DEFAULT_URL = "sqlite:///call-records.sqlite3"
 
@@ -44,18 +39,14 @@ class CallRecordStore:
             raise AriAgentError(f"bad records database URL {_safe_url(url)}: {exc}") from None
         try:
             with self.engine.begin() as conn:
-                metadata.create_all(conn)
-                row = conn.execute(sa.select(schema_info.c.version)).first()
-                if row is None:
-                    conn.execute(schema_info.insert().values(version=SCHEMA_VERSION))
-                elif int(row[0]) > SCHEMA_VERSION:
-                    raise AriAgentError(f"records database {_safe_url(url)} has schema {row[0]}, newer than this "
-                                        f"ari-agent's {SCHEMA_VERSION}: upgrade ari-agent")
-                elif int(row[0]) < SCHEMA_VERSION:
-                    _upgrade(conn, int(row[0]))
-        except sa.exc.SQLAlchemyError as exc:
+                migrate.upgrade(conn)
+        except AriAgentError as exc:
+            self.engine.dispose()
+            raise AriAgentError(f"records database {_safe_url(url)}: {exc}") from None
+        except (sa.exc.SQLAlchemyError, AlembicError) as exc:
+            self.engine.dispose()
             raise AriAgentError(f"cannot open records database {_safe_url(url)}: {exc.__class__.__name__}: "
-                                f"{str(exc).splitlines()[0]}") from None
+                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -83,6 +74,18 @@ class CallRecordStore:
         with self.engine.begin() as conn:
             done = conn.execute(call_records.update().where(call_records.c.call_id == call_id)
                                 .values(transfer_correct=correct))
+            return bool(done.rowcount)
+
+    def report_human_leg(self, call_id: str, *, answered: bool, wait_s: float | None,
+                         handle_s: float | None = None) -> bool:
+        """What the ACD reported about a transferred call's time with people: whether a person answered,
+        after how long in the queue, and (when known) how long they handled it. False when there is no
+        such call. ``records.acd`` turns AMI queue events into these reports."""
+        values: dict[str, Any] = {"human_answered": answered, "human_wait_s": wait_s}
+        if handle_s is not None:
+            values["human_handle_s"] = handle_s
+        with self.engine.begin() as conn:
+            done = conn.execute(call_records.update().where(call_records.c.call_id == call_id).values(**values))
             return bool(done.rowcount)
 
     def _earlier_call(self, conn: Connection, record: CallRecord) -> str | None:
@@ -144,7 +147,8 @@ def _row(r: CallRecord) -> dict[str, Any]:
         "transfer_reason": r.transfer_reason, "transfer_correct": r.transfer_correct, "turns": r.turns,
         "stage_ms": r.stage_ms, "policy_events": r.policy_events, "config_version": r.config_version,
         "source": r.source, "human_handle_s": r.human_handle_s, "repeat_of": r.repeat_of,
-        "heard": r.heard, "no_match_turns": r.no_match_turns,
+        "heard": r.heard, "no_match_turns": r.no_match_turns, "answer_s": r.answer_s,
+        "human_answered": r.human_answered, "human_wait_s": r.human_wait_s,
     }
 
 
@@ -158,15 +162,8 @@ def _record(row: Any, intents: list[str], tools: list[ToolCallRecord]) -> CallRe
         tool_calls=tools, policy_events=list(row["policy_events"] or []), config_version=row["config_version"],
         source=row["source"], human_handle_s=row["human_handle_s"], repeat_of=row["repeat_of"],
         heard=list(row["heard"] or []), no_match_turns=int(row["no_match_turns"] or 0),
+        answer_s=row["answer_s"], human_answered=row["human_answered"], human_wait_s=row["human_wait_s"],
     )
-
-
-def _upgrade(conn: Connection, version: int) -> None:
-    """Bring a database of an older schema up to ``SCHEMA_VERSION`` (columns added since, in order)."""
-    for since, table, ddl in ADDED_COLUMNS:
-        if since > version:
-            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
-    conn.execute(schema_info.update().values(version=SCHEMA_VERSION))
 
 
 def _grouped(rows: Sequence[Any]) -> dict[str, list[Any]]:

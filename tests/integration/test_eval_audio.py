@@ -87,6 +87,13 @@ async def _dashboard_of_real_calls(url: str, calls: int) -> None:
         assert families["ari_agent_kpi_calls"].samples[0].value == calls
         reasons = {s.labels["reason"] for s in families["ari_agent_kpi_transfer_ratio"].samples}
         assert {"restricted", "caller_request"} <= reasons
+        # Service level and recognition from the real calls: the agent's first prompt was timed on every call,
+        # and the recogniser's utterances were counted (no ACD follower runs here: no human legs, no queue figure).
+        agent_sla = {s.labels["target"]: s.value for s in families["ari_agent_kpi_sla_answer_ratio"].samples}
+        assert set(agent_sla) == {"agent_answer"} and 0 <= agent_sla["agent_answer"] <= 1
+        assert 0 <= families["ari_agent_kpi_recognition_no_match_ratio"].samples[0].value <= 1
+        print(f"real calls: agent's first prompt within 3 s: {agent_sla['agent_answer']:.1%}; recognition no-match "
+              f"{families['ari_agent_kpi_recognition_no_match_ratio'].samples[0].value:.1%}")
         async with playwright.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
@@ -98,6 +105,7 @@ async def _dashboard_of_real_calls(url: str, calls: int) -> None:
             await page.wait_for_selector("#kpi-calls")
             assert str(calls) in await page.inner_text("#kpi-calls")
             assert "Engineering view" in await page.content()
+            assert (await page.inner_text("#kpi-SLA-adherence b")).endswith("%")
             await asyncio.to_thread(artifacts.mkdir, parents=True, exist_ok=True)
             shot = artifacts / "dashboard-real-calls.png"
             await page.screenshot(path=str(shot), full_page=True)

@@ -40,6 +40,7 @@ def test_a_served_call_the_agent_ends_is_resolved_with_its_tools_turns_and_stage
     assert r.stage_ms == {"stt_final": [40.0, 60.0], "engine": [45.0], "tool": [300.0]}
     assert r.heard[0] == "where is my order" and "4111" not in r.heard[1] and "[CARD]" in r.heard[1]
     assert r.config_version == "v1" and r.source == "call" and r.duration_s == 42.0
+    assert r.answer_s == 0.1  # the greeting began 0.1 s after the call reached the agent
 
 
 def test_outcomes() -> None:
@@ -55,6 +56,7 @@ def test_outcomes() -> None:
                            handoff_queue="billing", handoff_reason="restricted"), HASH, "v1")
     assert (r.transfer_queue, r.transfer_reason, r.no_match_turns) == ("billing", "restricted", 1)
     assert r.policy_events == ["policy: unlock_account: not verified"]
+    assert r.answer_s is None  # the agent never spoke (no service-level figure, rather than a made-up one)
 
 
 def test_a_tool_without_a_result_is_a_failure() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ari_agent.cli import main
-from ari_agent.records.kpi import CostInputs, compute_kpis, percentile
+from ari_agent.records.kpi import CostInputs, SlaTargets, compute_kpis, percentile
 from ari_agent.records.model import CallRecord, ToolCallRecord
-from ari_agent.records.store import CallRecordStore
+from ari_agent.records.store import CallRecordStore, add_all
 
 D = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)  # window: March 2nd to 9th
 END = D + dt.timedelta(days=7)
@@ -82,12 +82,17 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
 
 
-def test_kpi_report_reads_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def stored(tmp_path: Path, records: list[CallRecord]) -> str:
+    """The URL of a new SQLite records database holding ``records``."""
     url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
     store = CallRecordStore(url)
-    for r in RECORDS:
-        store.add(r)
+    add_all(store, records)
     store.close()
+    return url
+
+
+def test_kpi_report_reads_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = stored(tmp_path, RECORDS)
     argv = ["kpi", "report", "--db", url, "--from", "2026-03-02", "--to", "2026-03-09", "--human-per-min", "1",
             "--telephony-per-min", "0.01", "--compute-per-min", "0.01", "--baseline-minutes", "5"]
     assert main(argv) == 0
@@ -109,3 +114,62 @@ def test_kpi_report_refuses_bad_arguments_in_one_line(tmp_path: Path, capsys: py
     with pytest.raises(SystemExit):
         main(["kpi", "report", "--db", url, "--from", "March", "--to", "2026-03-02"])
     assert "not a date (YYYY-MM-DD): 'March'" in capsys.readouterr().err
+
+
+# The service level and recognition figures: answers known by hand (targets: agent 3 s, queues 20 s, billing 30 s).
+SLA = SlaTargets(answer_s=3.0, queue_answer_s=20.0, per_queue={"billing": 30.0})
+SLA_RECORDS = [
+    call("s1", 0, 2, "resolved", ["order_status"], answer_s=1.2, heard=["where is my order", "uh", "yes"],
+         no_match_turns=1),
+    call("s2", 0.5, 2, "resolved", ["order_status"], answer_s=4.0, heard=["mumble"], no_match_turns=1),
+    call("s3", 1, 5, "transferred", ["account_unlock"], transfer_queue="support", answer_s=0.8,
+         human_answered=True, human_wait_s=15.0, heard=["locked out"]),
+    call("s4", 1.5, 5, "transferred", ["bill_payment"], transfer_queue="billing", answer_s=1.0,
+         human_answered=True, human_wait_s=25.0, heard=[]),
+    call("s5", 2, 3, "transferred", ["account_unlock"], transfer_queue="support", answer_s=1.0,
+         human_answered=False, human_wait_s=40.0),  # the caller gave up in the queue
+    call("s6", 2.5, 3, "transferred", ["account_unlock"], transfer_queue="support", answer_s=None),  # unreported
+    call("s7", 3, 1, "resolved", ["faq_hours"], no_match_turns=2),  # no recognition data (text eval, schema 1)
+]
+
+
+def test_sla_adherence_has_the_known_answers() -> None:
+    k = compute_kpis(SLA_RECORDS, D, END, sla=SLA)
+    assert k.sla_agent_measured == 5 and k.sla_agent_answer == pytest.approx(4 / 5)  # s2 took 4 s
+    assert k.sla_queue_reported == 3 and k.sla_queue_answer == pytest.approx(2 / 3)  # s5 abandoned
+    assert k.sla_queue_by_queue == pytest.approx({"billing": 1.0, "support": 0.5})
+    assert k.sla_calls_measured == 5 and k.sla_adherence == pytest.approx(3 / 5)  # s1, s3, s4 met every target
+    strict = compute_kpis(SLA_RECORDS, D, END, sla=SlaTargets(answer_s=5.0, queue_answer_s=20.0))
+    assert strict.sla_queue_answer == pytest.approx(1 / 3) and strict.sla_agent_answer == 1.0  # billing at 20 s
+    assert strict.sla_adherence == pytest.approx(3 / 5)  # s1 s2 s3
+    assert compute_kpis(RECORDS, D, END).sla_adherence is None  # nothing measured: no figure, not 0 %
+
+
+def test_recognition_no_match_rate_counts_heard_utterances_only() -> None:
+    k = compute_kpis(SLA_RECORDS, D, END, sla=SLA)
+    assert (k.no_match_turns, k.heard_turns) == (2, 5) and k.no_match_rate == pytest.approx(2 / 5)  # s7 not counted
+    assert compute_kpis(SLA_RECORDS, D, END, intent="order_status").no_match_rate == pytest.approx(2 / 4)
+    assert compute_kpis(RECORDS, D, END).no_match_rate is None
+
+
+def test_kpi_report_gives_the_sla_and_no_match_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = stored(tmp_path, SLA_RECORDS)
+    argv = ["kpi", "report", "--db", url, "--from", "2026-03-02", "--to", "2026-03-09", "--answer-target-s", "3",
+            "--queue-answer-target-s", "20", "--queue-target", "billing=30"]
+    assert main(argv) == 0
+    md = capsys.readouterr().out
+    assert "| SLA adherence (calls meeting every target; measured: 5) | 60.0% |" in md
+    assert "| SLA: agent's first prompt within 3 s (measured: 5) | 80.0% |" in md
+    assert "| SLA: a person answered a transfer within target (20 s, billing 30 s; reported: 3) | 66.7% |" in md
+    assert "| SLA: a person answered within target: support | 50.0% |" in md
+    assert "| recognition no-match rate (2 of 5 utterances) | 40.0% |" in md
+    assert main([*argv, "--format", "csv"]) == 0
+    got = {(r["view"], r["metric"], r["key"]): r["value"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert got[("business", "sla_adherence", "")] == "0.6000"
+    assert got[("business", "sla_queue_answer_by_queue", "billing")] == "1.0000"
+    assert got[("engineering", "no_match_rate", "")] == "0.4000"
+    assert main(argv[:-2]) == 0  # billing's own target gone: its 25 s wait misses the 20 s one
+    assert "| SLA adherence (calls meeting every target; measured: 5) | 40.0% |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*argv, "--queue-target", "billing"])
+    assert "expected QUEUE=SECONDS, got 'billing'" in capsys.readouterr().err

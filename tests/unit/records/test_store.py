@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ari_agent.errors import AriAgentError
+from ari_agent.records.migrate import head
 from ari_agent.records.model import CallerHasher, CallRecord, ToolCallRecord, version_hash
-from ari_agent.records.schema import SCHEMA_VERSION
 from ari_agent.records.store import CallRecordStore
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -35,7 +35,8 @@ def test_a_record_round_trips(store: CallRecordStore) -> None:
             stage_ms={"stt": [40.0, 55.5], "engine": [1.2]},
             tool_calls=[ToolCallRecord("verify_identity", True, None, 12.5), ToolCallRecord("unlock_account", False,
                                                                                            "backend_error", 700.0)],
-            policy_events=["unverified: x"], config_version=version_hash(b"map"), human_handle_s=240.0)
+            policy_events=["unverified: x"], config_version=version_hash(b"map"), human_handle_s=240.0,
+            heard=["my account is locked"], no_match_turns=1, answer_s=0.42, human_answered=True, human_wait_s=12.0)
     store.add(r)
     back = store.get("c1")
     assert back == r
@@ -81,8 +82,9 @@ def test_a_newer_schema_and_bad_urls_are_refused_in_one_line(tmp_path: Path) -> 
     db = tmp_path / "r.sqlite3"
     CallRecordStore(f"sqlite:///{db}").close()
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE ari_agent_schema SET version = 99")
-    with pytest.raises(AriAgentError, match=f"has schema 99, newer than this ari-agent's {SCHEMA_VERSION}"):
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(AriAgentError, match=f"at schema revision 0099, which this ari-agent does not know "
+                                            f"\\(its newest is {head()}\\): upgrade ari-agent"):
         CallRecordStore(f"sqlite:///{db}")
     with pytest.raises(AriAgentError, match="bad records database URL"):
         CallRecordStore("nosuchdb://x")
@@ -100,32 +102,3 @@ def test_records_refuse_naive_times_and_unknown_outcomes() -> None:
         CallRecord("x", dt.datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="outcome must be one of"):
         CallRecord("x", T0, outcome="great")
-
-
-def test_a_schema_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
-    """A database written before the recognition columns (schema 1) gets them on open; its rows stay."""
-    db = tmp_path / "old.sqlite3"
-    with sqlite3.connect(db) as conn:
-        conn.executescript("""
-            CREATE TABLE ari_agent_schema (version INTEGER NOT NULL);
-            INSERT INTO ari_agent_schema VALUES (1);
-            CREATE TABLE call_records (call_id VARCHAR(128) PRIMARY KEY, started_at DATETIME NOT NULL,
-              ended_at DATETIME, caller_hash VARCHAR(64), outcome VARCHAR(32) NOT NULL,
-              transfer_queue VARCHAR(128), transfer_reason VARCHAR(64), transfer_correct BOOLEAN,
-              turns INTEGER NOT NULL, stage_ms JSON NOT NULL, policy_events JSON NOT NULL,
-              config_version VARCHAR(64) NOT NULL, source VARCHAR(16) NOT NULL, human_handle_s FLOAT,
-              repeat_of VARCHAR(128));
-            INSERT INTO call_records VALUES ('old', '2026-03-01 09:00:00.000000', NULL, NULL, 'resolved', NULL,
-              NULL, NULL, 2, '{}', '[]', '', 'call', NULL, NULL);
-        """)
-    store = CallRecordStore(f"sqlite:///{db}")
-    try:
-        old = store.get("old")
-        assert old is not None and old.turns == 2 and old.heard == [] and old.no_match_turns == 0
-        store.add(rec("new", T0, ["order_status"], heard=["where is my order"], no_match_turns=1))
-        new = store.get("new")
-        assert new is not None and new.heard == ["where is my order"] and new.no_match_turns == 1
-    finally:
-        store.close()
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT version FROM ari_agent_schema").fetchone() == (SCHEMA_VERSION,)

@@ -1,5 +1,7 @@
 """The same store on a real PostgreSQL 15 server, started by the test (Debian's ``postgresql``
-package; the server runs as the ``postgres`` user on a free loopback port, over a fresh cluster)."""
+package; the server runs as the ``postgres`` user on a free loopback port, over a fresh cluster):
+round trip, repeat links, and the Alembic migrations (a new database, schema-1 and schema-2 databases
+made the old way, no drift from ``records/schema.py``)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from ari_agent.records import migrate
 from ari_agent.records.kpi import compute_kpis
 from ari_agent.records.model import CallerHasher, CallRecord, ToolCallRecord
+from ari_agent.records.schema import SCHEMA_VERSION
 from ari_agent.records.store import CallRecordStore
+from tests.unit.records.migration_checks import check_upgraded, make_legacy_database, revision_of, schema_drift
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +89,31 @@ def test_the_store_round_trips_and_links_repeats_on_postgresql(postgres_url: str
         second.close()
     finally:
         store.close()
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    """A new, empty database on the test server (its URL)."""
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_a_new_database_on_postgresql_is_at_the_newest_revision_without_drift(postgres_url: str) -> None:
+    url = _fresh_database(postgres_url, "fresh")
+    CallRecordStore(url).close()
+    st = revision_of(url)
+    assert st.at_head and st.revision == migrate.head() and st.legacy_version == SCHEMA_VERSION
+    assert schema_drift(url) == []
+
+
+@pytest.mark.parametrize("legacy", [1, 2])
+def test_a_postgresql_database_from_before_alembic_is_upgraded_with_its_rows(postgres_url: str, legacy: int) -> None:
+    url = _fresh_database(postgres_url, f"legacy{legacy}")
+    make_legacy_database(url, legacy)
+    assert revision_of(url).revision is None and revision_of(url).legacy_version == legacy
+    check_upgraded(url, legacy)
