@@ -30,13 +30,17 @@ class AriConfig(Section):
     url: str = "http://127.0.0.1:8088"
     username: str = "ari-agent"
     password: SecretStr = SecretStr("ari-agent-dev")
-    app: str = "ari-agent"
+    # One name per agent process (docs/deploy.md); no "&", "," or spaces: the dialplan lists names with "&".
+    app: str = Field("ari-agent", pattern=r"^[A-Za-z0-9._-]{1,80}$")
     # https:// (and so wss:// for events and WebSocket media) is always verified: against this CA file (PEM)
     # when set, else the system's trust store. There is no switch to turn verification off.
     ca_file: Path | None = None
     request_timeout_s: float = Field(5.0, gt=0)
+    # Concurrent HTTP connections to ARI per process (more requests wait for one); keep the sum over all
+    # processes below http.conf's sessionlimit.
+    max_connections: int = Field(32, ge=1, le=1000)
     reconnect_initial_s: float = Field(0.25, gt=0)
-    reconnect_max_s: float = Field(5.0, gt=0)
+    reconnect_max_s: float = Field(1.0, gt=0)  # reconnect within ~1 s of Asterisk being back
 
     @field_validator("url")
     @classmethod
@@ -395,6 +399,9 @@ class RecordsConfig(Section):
     salt: SecretStr | None = None
     salt_file: Path = DEFAULT_STATE_DIR / "records-salt"
     write_timeout_s: float = Field(5.0, gt=0)  # a slower database write is abandoned (logged), never waited on
+    # ``ari-agent run`` follows the ACD's AMI queue events and stores each transfer's human leg (answered,
+    # wait) in the record, for the queue-answer SLA; off when another process (records follow-acd) does it.
+    follow_acd: bool = True
 
 
 class Config(Section):

@@ -22,10 +22,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from ari_agent.call.forced_handoff import engine_of, max_duration_handoff
-from ari_agent.call.orphans import CleanupPlan
+from ari_agent.call.orphans import CleanupPlan, stasis_app_of
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
 from ari_agent.call.supervision import Supervision
-from ari_agent.call.sweep import CALL_ID_VARIABLE, LEASE_VARIABLE, quietly, send_unserved, sweep_orphans
+from ari_agent.call.sweep import CALL_ID_VARIABLE, LEASE_VARIABLE, pass_on, quietly, sweep_orphans
 from ari_agent.config import Config
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH
 from ari_agent.metrics import ARI_RECONNECTS, DRAINING
@@ -131,14 +131,16 @@ class CallManager:
             if event.channel.id in self._reclaimed:
                 return  # already sent to the queue by the connect cleanup; it is leaving Stasis
             if self.draining:
-                # Stopping: new callers go straight to a human (the caller never hears a dead agent).
-                self._spawn_handoff(event.channel.id, "draining")
+                # Stopping: new callers go to the next agent the dialplan lists, else straight to a human
+                # (the caller never hears a dead agent).
+                self._remember_reclaimed(event.channel.id)
+                self._spawn(pass_on(self.ari, self.cfg, event.channel, "draining"), f"pass-on-{event.channel.id}")
                 return
             self._start_call(event)
             return
         if event.type == "ApplicationReplaced":
             log.error("another client registered ARI app %r: this instance receives no new calls until it "
-                      "reconnects (run one agent per app name)", self.cfg.ari.app)
+                      "reconnects (run one agent per app name; several agents: docs/deploy.md)", self.cfg.ari.app)
             return
         if cid is not None:
             session = self._routes.get(cid)
@@ -201,10 +203,6 @@ class CallManager:
         task.add_done_callback(self._background.discard)
         return task
 
-    def _spawn_handoff(self, channel_id: str, reason: str) -> None:
-        self._remember_reclaimed(channel_id)
-        self._spawn(send_unserved(self.ari, self.cfg, channel_id, reason, {}), f"handoff-{channel_id}")
-
     def _remember_reclaimed(self, channel_id: str) -> None:
         now = asyncio.get_running_loop().time()
         for cid in [c for c, t in self._reclaimed.items() if now - t > RECLAIMED_MEMORY_S]:
@@ -243,7 +241,9 @@ class CallManager:
         period = self.cfg.lifecycle.channel_lease_s / 3
         while True:
             await asyncio.sleep(period)
-            if self._routes:
+            # While the events socket is down (Asterisk restarting) there is nothing to renew: the
+            # reconnect's reconcile ends the calls whose channels are gone.
+            if self._routes and self.stream is not None and self.stream.connected.is_set():
                 await self._renew(list(self._routes))
 
     # ------------------------------------------------------------------ (re)connect
@@ -256,13 +256,7 @@ class CallManager:
         """After every connect: end sessions whose caller went while we were away (events were missed),
         then clean up what a previous process of this app left in Asterisk (docs/runbook.md)."""
         try:
-            for session in list(self.sessions.values()):
-                try:
-                    await self.ari.get_channel(session.caller.id)
-                except AriNotFound:
-                    session.caller_gone.set()
-                except (AriError, AriUnreachable) as exc:
-                    log.warning("reconcile: %s", exc)
+            await asyncio.gather(*(self._still_there(s) for s in list(self.sessions.values())))
             try:
                 await self.clean_up_orphans()
             except (AriError, AriUnreachable) as exc:
@@ -270,6 +264,31 @@ class CallManager:
                           "unserved callers to the queue", exc)
         finally:
             self.reconciled.set()
+
+    async def _still_there(self, session: CallSession) -> None:
+        """A session whose caller's channel vanished while the events socket was down (Asterisk restarted
+        or crashed: no StasisEnd ever comes) ends now, like a hang-up: its teardown releases what is
+        left (all "already gone" to ARI) and the session's state here."""
+        try:
+            channel = await self.ari.get_channel(session.caller.id)
+        except AriNotFound:
+            channel = None
+        except (AriError, AriUnreachable) as exc:
+            log.warning("reconcile: %s", exc)
+            return
+        if session.caller_gone.is_set() or session.call_id not in self.sessions:
+            return
+        if channel is None:
+            why = "vanished (Asterisk restarted?)"
+        elif stasis_app_of(channel) != self.cfg.ari.app:
+            why = "left our Stasis application (its lease moved it on?)"
+        else:
+            return
+        log.warning("call %s: caller channel %s %s while ARI events were down: ending the call",
+                    session.call_id, session.caller.id, why)
+        if session.outcome.ended_by == "unknown":
+            session.outcome.ended_by = "error"
+        session.caller_gone.set()
 
     async def clean_up_orphans(self) -> CleanupPlan:
         """Hand unserved callers of our app to the queue (reason ``agent_restart``), hang up our leftover

@@ -24,6 +24,7 @@ from ari_agent.call.orphans import CleanupPlan, plan_cleanup
 from ari_agent.config import Config
 from ari_agent.metrics import ORPHANS_CLEANED
 from ari_agent.telephony.ari import AriClient, AriConflict, AriError, AriNotFound, AriUnprocessable, AriUnreachable
+from ari_agent.telephony.events import Channel
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,30 @@ async def send_unserved(ari: AriClient, cfg: Config, channel_id: str, reason: st
         log.warning("channel %s: not served by this agent, sent to %s (%s)", channel_id,
                     cfg.agent.handoff_extension, reason)
     return ok
+
+
+async def pass_on(ari: AriClient, cfg: Config, channel: Channel, reason: str) -> bool:
+    """A new caller this process will not serve (draining) → the next agent the dialplan lists, when
+    there is one it has not tried yet (dialplan/inbound.conf: ``AGENT_I`` < ``AGENT_N`` - 1, label
+    ``next``), else the fallback queue. Each pass moves ``AGENT_I`` forward, so a caller is passed on at
+    most once per agent and ends in the queue when every agent is draining or absent."""
+    try:
+        tried = int(await ari.get_variable(channel.id, "AGENT_I") or -1)
+        agents = int(await ari.get_variable(channel.id, "AGENT_N") or 0)
+    except (AriError, AriUnreachable, ValueError):
+        tried, agents = -1, 0
+    if 0 <= tried < agents - 1 and channel.dialplan_context:
+        try:
+            await ari.set_variable(channel.id, "__ARI_AGENT_REASON", reason)  # if the rest fail: the queue
+            await ari.continue_in_dialplan(channel.id, channel.dialplan_context, channel.dialplan_exten or "agent",
+                                           label="next")
+        except (AriError, AriUnreachable) as exc:
+            log.warning("channel %s: passing on to the next agent failed (%s); to the queue", channel.id, exc)
+        else:
+            log.warning("channel %s: not served by this agent (%s), passed on to the next agent (%d of %d)",
+                        channel.id, reason, tried + 2, agents)
+            return True
+    return await send_unserved(ari, cfg, channel.id, reason, {})
 
 
 async def restart_context(ari: AriClient, cfg: Config, channel_id: str) -> dict[str, str]:

@@ -24,7 +24,10 @@ from ari_agent.call.app import ari_client, build_call_manager
 from ari_agent.call.sweep import sweep_orphans
 from ari_agent.cli.common import config_from
 from ari_agent.config import Config
+from ari_agent.errors import AriAgentError
 from ari_agent.ops.health import ServeState, start_ops_server
+from ari_agent.records.acd import AcdFollower
+from ari_agent.records.store import CallRecordStore
 from ari_agent.telephony.ari import AriError, AriUnreachable
 
 log = logging.getLogger("ari_agent.run")
@@ -63,6 +66,7 @@ async def serve(cfg: Config) -> int:
     runner = asyncio.create_task(manager.run(), name="ari-events")
     log.info("ari-agent serving app %r on %s", cfg.ari.app, cfg.ari.url)
     agi = await start_agi(cfg)
+    acd = await start_acd_follower(cfg)
     stopper = asyncio.create_task(stop.wait())
     if not stop.is_set():
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -82,6 +86,9 @@ async def serve(cfg: Config) -> int:
         await runner
     if agi is not None:
         await agi.close()
+    if acd is not None:
+        await acd.close()
+        acd.store.close()
     await manager.close()
     await manager.ari.close()
     if ops is not None:
@@ -97,6 +104,22 @@ async def start_agi(cfg: Config) -> AgiRoutingService | None:
     port = await agi.start()
     log.info("FastAGI routing on %s (port %d): pilot %g%%", cfg.agi.bind, port, cfg.agi.pilot_percent)
     return agi
+
+
+async def start_acd_follower(cfg: Config) -> AcdFollower | None:
+    """Queue answers into the call records (``records.follow_acd``); a records database or AMI that is
+    not there is logged, never fatal: calls are served without it."""
+    if not (cfg.records.enabled and cfg.records.follow_acd):
+        return None
+    try:
+        store = await asyncio.to_thread(CallRecordStore, cfg.records.url)
+    except AriAgentError as exc:
+        log.warning("queue answers not recorded: %s", exc)
+        return None
+    follower = AcdFollower(store, cfg.ami)
+    if not await follower.start(connect_timeout_s=2.0):
+        log.warning("queue answers: AMI %s:%d not reached yet; retrying in the background", cfg.ami.host, cfg.ami.port)
+    return follower
 
 
 async def sweep_before_start(cfg: Config) -> None:

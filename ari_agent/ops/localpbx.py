@@ -241,6 +241,18 @@ class LocalPbx:
         )
         return res.stdout + res.stderr
 
+    def crash(self, timeout_s: float = 5.0) -> bool:
+        """``kill -9`` this PBX's Asterisk by its own PID (a crash, for fault tests: no hang-ups, no
+        events, the ARI WebSocket just drops). Returns True when one was running; ``up`` restarts it."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not _wait_gone(pid, timeout_s):
+            raise PbxError(f"Asterisk pid {pid} still running {timeout_s:.0f}s after SIGKILL")
+        return True
+
     def down(self, timeout_s: float = 10.0) -> bool:
         """Stop Asterisk by its own PID. Returns True when one was running."""
         pid = self.pid()

@@ -95,6 +95,10 @@ def basic_auth_header(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
+# Shorter than Asterisk's http.conf session_keep_alive (15 s): the client drops an idle connection first.
+KEEPALIVE_S = 5.0
+
+
 class AriClient:
     def __init__(
         self,
@@ -106,8 +110,10 @@ class AriClient:
         timeout_s: float = 5.0,
         session: aiohttp.ClientSession | None = None,
         ca_file: Path | None = None,
+        max_connections: int = 32,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_connections = max_connections
         self.app = app
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         # Built once (a bad CA file is refused here, before any connection): shared by the events
@@ -120,7 +126,7 @@ class AriClient:
     @classmethod
     def from_config(cls, cfg: AriConfig, app: str | None = None) -> AriClient:
         return cls(cfg.url, cfg.username, cfg.password.get_secret_value(), app or cfg.app,
-                   timeout_s=cfg.request_timeout_s, ca_file=cfg.ca_file)
+                   timeout_s=cfg.request_timeout_s, ca_file=cfg.ca_file, max_connections=cfg.max_connections)
 
     @property
     def auth_header(self) -> str:
@@ -134,7 +140,12 @@ class AriClient:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers={"Authorization": self._auth})
+            # A bounded pool: Asterisk's HTTP server serves at most ``sessionlimit`` connections
+            # (asterisk-config/http.conf) and refuses the rest, which under a burst of calls showed as
+            # "Server disconnected". Idle connections are let go before Asterisk's session_keep_alive
+            # (15 s) closes them, so a request never goes out on a socket the PBX has just shut.
+            connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=KEEPALIVE_S)
+            self._session = aiohttp.ClientSession(headers={"Authorization": self._auth}, connector=connector)
             self._own_session = True
         return self._session
 
@@ -184,6 +195,14 @@ class AriClient:
     async def application(self, name: str) -> dict[str, Any]:
         """One application: what it is subscribed to (``channel_ids``, ``bridge_ids``, ...)."""
         return dict(await self.request("GET", f"/applications/{quote(name)}"))
+
+    async def get_global(self, name: str) -> str:
+        """A dialplan global variable (e.g. ``ARI_AGENT_APPS``)."""
+        data = await self.request("GET", "/asterisk/variable", {"variable": name})
+        return str((data or {}).get("value", ""))
+
+    async def set_global(self, name: str, value: str) -> None:
+        await self.request("POST", "/asterisk/variable", {"variable": name, "value": value})
 
     # ------------------------------------------------------------------ channels
     async def list_channels(self) -> list[dict[str, Any]]:
@@ -294,12 +313,14 @@ class AriClient:
         await self.request("POST", f"/channels/{quote(channel_id)}/variable", {"variable": name, "value": value})
 
     async def continue_in_dialplan(
-        self, channel_id: str, context: str, extension: str, priority: int = 1
+        self, channel_id: str, context: str, extension: str, priority: int = 1, label: str | None = None,
     ) -> None:
-        await self.request(
-            "POST", f"/channels/{quote(channel_id)}/continue",
-            {"context": context, "extension": extension, "priority": priority},
-        )
+        """Leave Stasis and continue at ``context,extension,priority`` (or the priority ``label``)."""
+        params: dict[str, str | int | float | bool] = {"context": context, "extension": extension,
+                                                       "priority": priority}
+        if label:
+            params["label"] = label
+        await self.request("POST", f"/channels/{quote(channel_id)}/continue", params)
 
     async def play(self, channel_id: str, media: str, playback_id: str | None = None) -> dict[str, Any]:
         params: dict[str, str | int | float | bool] = {"media": media}

@@ -1,7 +1,11 @@
 """The ARI events WebSocket: connects, reconnects with backoff, and yields typed events.
 
 Asterisk only routes a ``Stasis(app)`` call to us while this socket is connected, so it must come
-back by itself after Asterisk restarts or the network blips. Malformed events are logged and
+back by itself after Asterisk restarts or the network blips, and soon: while it is away, callers of a
+single-agent site go to the queue and a scaled-out site has one agent fewer. The backoff therefore
+starts at ``ari.reconnect_initial_s`` and is capped at ``ari.reconnect_max_s`` (default 1 s): a refused
+connect costs Asterisk nothing, and the agent is back at most about one cap after Asterisk is. Each
+reconnect logs how long the stream was down (``down_s``, also in ``last_down_s``). Malformed events are logged and
 skipped; they never end the stream. Over ``wss://`` the certificate is checked with the ARI client's
 context (``AriClient.tls``); a certificate that does not verify is logged as an error naming the reason
 (``last_error``) and retried like any failed connect, never downgraded to plain ``ws://``.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -30,7 +35,7 @@ class AriEventStream:
         auth_header: str,
         *,
         initial_backoff_s: float = 0.25,
-        max_backoff_s: float = 5.0,
+        max_backoff_s: float = 1.0,
         on_connect: Callable[[], None] | None = None,
         on_disconnect: Callable[[], None] | None = None,
         tls: TlsContext | None = None,
@@ -48,6 +53,8 @@ class AriEventStream:
         self.malformed = 0
         self.tls = tls
         self.last_error: str | None = None  # why the last connect failed (None once connected)
+        self.last_down_s: float | None = None  # how long the stream was down before the last reconnect
+        self._down_since: float | None = None
         self._closed = False
 
     def close(self) -> None:
@@ -67,7 +74,13 @@ class AriEventStream:
                         self.last_error = None
                         backoff = self.initial_backoff_s
                         self.connected.set()
-                        log.info("ARI events connected (%s, app=%s)", self.url, self.app)
+                        if self._down_since is None:
+                            log.info("ARI events connected (%s, app=%s)", self.url, self.app)
+                        else:
+                            self.last_down_s = time.monotonic() - self._down_since
+                            self._down_since = None
+                            log.warning("ARI events reconnected (%s, app=%s) after %.2fs down", self.url, self.app,
+                                        self.last_down_s)
                         if self.on_connect:
                             self.on_connect()
                         async for msg in ws:
@@ -87,6 +100,7 @@ class AriEventStream:
                 finally:
                     if self.connected.is_set():
                         self.connected.clear()
+                        self._down_since = time.monotonic()
                         log.warning("ARI events disconnected")
                         if self.on_disconnect:
                             self.on_disconnect()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -38,6 +39,7 @@ from ari_agent.config import load_config
 from ari_agent.devtools.backend_process import free_port
 from ari_agent.devtools.test_caller import TestCaller, TestCallResult, write_wav
 from ari_agent.ops.localpbx import LocalPbx
+from ari_agent.records.store import CallRecordStore
 from ari_agent.telephony.ari import AriClient, AriNotFound
 
 from .conftest import wait_until_clean
@@ -387,7 +389,8 @@ async def test_media_channel_lost_mid_call_hands_the_caller_to_a_person(
     """Asterisk hangs up the call's media channel (here: through ARI, as a failed lease renewal or a dead
     media socket would): the caller is still on the line, cannot be served, and goes to the queue at once
     instead of sitting with a conversation that talks to nothing."""
-    agent = AgentProcess(tmp_path, "media-lost")
+    records_url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    agent = AgentProcess(tmp_path, "media-lost", records__url=records_url)
     agents.append(agent)
     agent.start()
     await agent.wait_ready()
@@ -402,6 +405,10 @@ async def test_media_channel_lost_mid_call_hands_the_caller_to_a_person(
         lost = time.monotonic()
         t_queue = await wait_for(lambda: in_queue(test_ari, cid), 15, "caller in the queue after the media loss")
         assert (await reason_of(test_ari, cid)).startswith("agent_failure: media_lost")
+        await wait_for(lambda: desk_answered(test_ari), 20, "queue member (agent desk) answered")
+        # ari-agent run follows the ACD's queue events: the record gets the person's answer (queue SLA).
+        human = await wait_for(lambda: _human_leg_stored(records_url), 20, "the human leg in the call record")
+        print(f"human leg stored {human - lost:.2f}s after the media loss")
         await asyncio.sleep(0.5)
         left = await ours_left(test_ari)
         print(f"\nmedia channel lost: caller in queue {t_queue - lost:.2f}s later; left: {left}")
@@ -410,3 +417,16 @@ async def test_media_channel_lost_mid_call_hands_the_caller_to_a_person(
         await call.hang_up()
     chans, bridges = await wait_until_clean(test_ari, 10)
     assert chans == [] and bridges == []
+
+
+async def _human_leg_stored(url: str) -> bool:
+    def read() -> bool:
+        store = CallRecordStore(url)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            return any(r.outcome == "transferred" and r.human_answered
+                       for r in store.between(now - dt.timedelta(hours=1), now + dt.timedelta(minutes=1)))
+        finally:
+            store.close()
+
+    return await asyncio.to_thread(read)
