@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian/Ubuntu machine (as root, or a user with sudo): install everything,
-# start the local PBX (Asterisk 22), the agent, and place one demo call. The agent is left serving calls.
+# start the local PBX (Asterisk 22), redis, the write worker, the demo backend and the agent, and place
+# one demo call. Everything is left running (the last lines say how to stop it).
 set -euo pipefail
 # Needs root (Debian packages, the PBX rootfs): a normal user is re-run through sudo, root runs as is.
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,13 +25,33 @@ start_bg() {
   if [ -f "$STATE/$name.pid" ] && kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null; then
     echo "$name: already running (pid $(cat "$STATE/$name.pid"))"
   else
-    nohup "$@" >>"$STATE/$name.log" 2>&1 &
+    # The service keeps none of this script's other file descriptors: run under `flock LOCK`, it would
+    # otherwise hold the lock for as long as it runs.
+    ( for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+      exec nohup "$@" >>"$STATE/$name.log" 2>&1 ) &
     echo $! >"$STATE/$name.pid"
     echo "$name: started (pid $!), log $STATE/$name.log"
   fi
 }
-# The demo CRM the demo intent map's tools call (orders, appointments, identity, FAQ).
+# Redis, on localhost only: the agent's shared state and the RQ queue of slow writes (the demo map's
+# confirmation texts), append-only and fsync'd on every write. One that already answers on 6379 is used.
+if { [ -f "$STATE/redis.pid" ] && kill -0 "$(cat "$STATE/redis.pid")" 2>/dev/null; } \
+    || ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  mkdir -p "$STATE/redis"
+  start_bg redis redis-server --bind 127.0.0.1 --port 6379 --protected-mode yes --dir "$STATE/redis" \
+    --appendonly yes --appendfsync always --save "" --daemonize no
+else
+  rm -f "$STATE/redis.pid"  # not ours: "Stop everything" leaves it alone
+  echo "redis: one already answers on 127.0.0.1:6379 (not started here); using it"
+fi
+for _ in $(seq 1 50); do
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+  sleep 0.2
+done
+# The demo CRM the demo intent map's tools call (orders, appointments, identity, FAQ, text messages).
 start_bg backend ari-agent backend --port 8700 --db "$STATE/demo-backend.sqlite3"
+# Sends the slow writes the agent queues on redis (redis.url of the config, as for the agent).
+start_bg worker ari-agent worker
 start_bg agent ari-agent run
 for _ in $(seq 1 100); do
   ari-agent doctor --require-agent >/dev/null 2>&1 && break
@@ -43,10 +64,31 @@ ari-agent doctor --require-agent
 ari-agent call --say "Hi, I'd like to check the status of my order please." \
                --say "four five six seven" --say "No, that's all, thank you."
 echo "The agent's side of that call: $STATE/agent.log"
+
+# A slow write through redis and the worker, typed (a spelled postcode is too much for the synthetic voice):
+# the caller confirms an appointment, the agent queues the confirmation text on redis and says so once it
+# is queued; the worker sends it to the backend, which records it once (again: the same keys, still once).
+printf '%s\n' "I want to confirm my appointment" "1001" "SW1A 1AA" "yes" "no thanks" \
+  | ari-agent chat --backend-url http://127.0.0.1:8700 --redis-url redis://127.0.0.1:6379/0 --lexical \
+      --call-id quickstart-confirm | grep -E 'send_confirmation|"state"|I.ve sent|couldn.t send'
+messages() {  # the text messages the demo backend has sent: "COUNT LAST-TEXT"
+  python3 -c 'import json, urllib.request
+m = json.load(urllib.request.urlopen("http://127.0.0.1:8700/messages", timeout=5))
+print(m["count"], m["messages"][-1]["text"] if m["messages"] else "-")'
+}
+for _ in $(seq 1 50); do
+  [ "$(messages | cut -d" " -f1)" != 0 ] && break
+  sleep 0.2
+done
+read -r sent last < <(messages)
+echo "backend: $sent text message(s) sent; the last: $last"
+[ "$sent" != 0 ] || { echo "no text message reached the backend: see $STATE/worker.log" >&2; exit 1; }
+
 cat <<EOT
 
 The agent is serving calls (pid $(cat "$STATE/agent.pid"), log $STATE/agent.log).
 Another demo call:   .venv/bin/ari-agent call --say "What are your opening hours?" --say "No thanks, goodbye."
 Type to the agent:   .venv/bin/ari-agent chat
-Stop everything:     kill \$(cat $STATE/agent.pid) \$(cat $STATE/backend.pid); .venv/bin/ari-agent pbx down
+Text messages sent:  curl -s http://127.0.0.1:8700/messages
+Stop everything:     kill \$(cat $STATE/agent.pid $STATE/worker.pid $STATE/backend.pid $STATE/redis.pid 2>/dev/null); .venv/bin/ari-agent pbx down
 EOT

@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caller-id", default="+15551230001", help="caller id the call starts with")
     parser.add_argument("--call-id", default="chat-1", help="call id (idempotency keys derive from it)")
     parser.add_argument("--lexical", action="store_true", help="lexical classifier only (no sentence embeddings)")
+    parser.add_argument("--redis-url", help="queue slow writes (async_write tools) on this redis, for an `ari-agent "
+                                            "worker` to send (default: no redis, they are sent at once)")
 
 
 def register(sub: Any) -> None:
@@ -93,7 +95,7 @@ async def _chat(args: argparse.Namespace, intent_map: IntentMap, lines: list[str
     write(f"# ari-agent chat: map {Path(args.map).name}, {where}, today {today.isoformat()}"
           + (", kill switch ON" if args.kill_switch else ""))
     async with _backend(args.backend_url, today) as base_url:
-        async with ToolRunner(intent_map.tools_config, base_url=base_url) as runner:
+        async with ToolRunner(intent_map.tools_config, base_url=base_url, redis_url=args.redis_url) as runner:
             chat = TextCall(engine, runner.run, write)
             await chat.play(CallStarted(caller_id=args.caller_id))
             source = iter(lines) if lines is not None else None

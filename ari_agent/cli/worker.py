@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import redis
 
-    from ari_agent.integrations.jobs import run_worker
+    from ari_agent.integrations.jobs import run_worker, url_without_password
     from ari_agent.integrations.tools_config import WriteQueueSettings
 
     url = args.redis_url
@@ -46,18 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return run_worker(url, settings, burst=args.burst, with_scheduler=not args.no_scheduler, name=args.name,
                           maintenance_interval_s=args.maintenance_interval, redis_wait_s=args.redis_wait)
     except redis.ConnectionError as exc:
-        raise AriAgentError(f"cannot reach redis at {_without_password(url)}: {exc}") from None
-
-
-def _without_password(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+        raise AriAgentError(f"cannot reach redis at {url_without_password(url)}: {exc}") from None
 
 
 def register(sub: Any) -> None:

@@ -6,7 +6,9 @@ One ``ConversationEngine`` per call. The path of a call::
         -> (verify identity: collect identity slots, CallTool(verify))     when the intent needs it
         -> fill the intent's slots (re-prompt up to the limit)
         -> for each step: (confirm: yes/no question, when the tool writes) -> CallTool -> ToolResult
-        -> answer from the template -> "anything else?" -> goodbye (Hangup) or the next request
+        -> answer from the template -> (follow_up: CallTool of a queued write, e.g. a confirmation message,
+           covered by the yes to the intent's write; its ``say`` only once the write is durably accepted)
+        -> "anything else?" -> goodbye (Hangup) or the next request
     and at any moment: a Transfer to a person, with the intent, a summary, the verified identity
     and the reason in ``Transfer.context``.
 
@@ -151,8 +153,9 @@ class Task:
 class PendingCall:
     call_id: str
     tool: str
-    purpose: Literal["verify", "step"]
+    purpose: Literal["verify", "step", "follow_up"]
     level: str = "none"
+    task: Task | None = None  # the completed request a follow-up belongs to
 
 
 @dataclass(frozen=True)
@@ -376,6 +379,11 @@ class ConversationEngine:
         self.pending = None
         if pending.purpose == "verify":
             return self._on_verify_result(pending, event)
+        if pending.purpose == "follow_up":
+            # a job an operator cancelled is answered ok by the queue, but it will not be sent
+            cancelled = event.data.get("state") == "cancelled"
+            return self._on_follow_up_result(pending, event.ok and not cancelled,
+                                             "cancelled" if cancelled else event.error or "error", event.submitted)
         task = self.task
         assert task is not None
         step = task.intent.steps[task.step]
@@ -398,10 +406,11 @@ class ConversationEngine:
         if event.kind == "tool":
             if self.pending is None:
                 return []
-            tool = self.pending.tool
-            self.pending = None
-            self.notes.append(f"{tool} timed out")
-            return self._transfer("tool_error", detail=f"{tool}: timeout")
+            pending, self.pending = self.pending, None
+            if pending.purpose == "follow_up":  # the request is done: a late confirmation message ends no call
+                return self._on_follow_up_result(pending, False, "timeout", False)
+            self.notes.append(f"{pending.tool} timed out")
+            return self._transfer("tool_error", detail=f"{pending.tool}: timeout")
         if self.pending is not None:
             return []  # waiting on a tool, not on the caller
         self.silences += 1
@@ -546,10 +555,51 @@ class ConversationEngine:
         if answer is None:
             return self._transfer("output_contract", detail="answer could not be worded")
         self.notes.append(f"completed {intent.name}")
+        said = [*said, answer]
+        follow_up = self._follow_up(task)
+        if follow_up is not None:  # the request stays in hand until its follow-up is answered
+            return [*(Say(s) for s in said), follow_up]
         self.last_task = task
         self.task = None
-        said = [*said, answer]
         return self._next_pending(said)
+
+    def _follow_up(self, task: Task) -> CallTool | None:
+        """The intent's follow-up write (a confirmation message), or None when it has none or it cannot be
+        sent (it is never a reason to hand off: the request itself is done)."""
+        spec = task.intent.follow_up
+        if spec is None:
+            return None
+        args: dict[str, Any] = {}
+        for key, value in spec.args.items():
+            rendered = self._render(value, task, speech=False) if isinstance(value, str) else value
+            if rendered is None:
+                self.notes.append(f"follow-up {spec.tool} not sent: no value for {key}")
+                return None
+            args[key] = rendered
+        # the caller's yes to this request's write is the consent the follow-up rides on
+        violation = self.policy.check_tool_call(task.intent, spec.tool, verified=self.verified,
+                                                confirmed=task.confirmed_step is not None)
+        if violation is not None:
+            self.notes.append(f"policy stopped follow-up {spec.tool}: {violation.detail}")
+            return None
+        call = self._tool_call(spec.tool, args, task.intent, budget_ms=task.intent.latency_budget.tool_call_ms)
+        self.pending = PendingCall(call.call_id, spec.tool, "follow_up", task=task)
+        self.question = Question("none", "", Expectation())
+        return call
+
+    def _on_follow_up_result(self, pending: PendingCall, ok: bool, error: str, submitted: bool) -> list[Action]:
+        task = pending.task
+        assert task is not None and task.intent.follow_up is not None
+        spec = task.intent.follow_up
+        self.last_task = task
+        self.task = None
+        if ok:  # queued, spooled or performed: durably accepted, so the caller may be told
+            self.notes.append(f"{pending.tool} ok" + (" (queued)" if submitted else ""))
+            text = self._render(spec.say, task, speech=True)
+        else:
+            self.notes.append(f"follow-up {pending.tool} failed: {error}")
+            text = self._render(spec.failed, task, speech=True) if spec.failed else None
+        return self._next_pending([text] if text else [])
 
     def _next_pending(self, said: list[str]) -> list[Action]:
         """Go back to a request put aside for a side question, else serve the next request the caller

@@ -3,12 +3,14 @@
 Every intent names its owner, example phrasings, typed slots, the identity verification it needs,
 the tools it may call (an allowlist) and in which order, what it says, what it must complete (its
 output contract), where it hands off and why (its escalation contract), phrases that force a handoff
-(exclusions) and its latency budget. Map-wide settings hold the greeting, limits, queues, business
-hours, each queue's own hours and what its callers are offered when it is closed (``queue_hours``),
-when a caller counts as frustrated (``frustration``), identity verification, the caller's locale
-(``date_order``: how "12/04/1985" reads; ``locale.postcode``: the postcode shape ``format: postcode``
-slots check) and the ``tools:`` section (validated as the integrations' ``ToolsConfig``). A key said
-twice anywhere in the file is refused.
+(exclusions), its latency budget, and optionally a ``follow_up``: a slow write queued once it has
+completed (a confirmation message), said to the caller only when durably accepted. Map-wide
+settings hold the greeting, limits, queues, business hours, each queue's own hours and what its
+callers are offered when it is closed (``queue_hours``), when a caller counts as frustrated
+(``frustration``), identity verification, the caller's locale (``date_order``: how "12/04/1985"
+reads; ``locale.postcode``: the postcode shape ``format: postcode`` slots check) and the ``tools:``
+section (validated as the integrations' ``ToolsConfig``). A key said twice anywhere in the file is
+refused.
 
 A broken map is refused with ``ConfigError(file, key_path, reason, line)``: the schema is checked
 first (unknown keys, wrong types), then the cross-field rules (``_Checker``).
@@ -147,6 +149,19 @@ class StepSpec(_Model):
         return v
 
 
+class FollowUpSpec(_Model):
+    """A slow write sent once the intent has completed and its answer was said: a confirmation message,
+    say. The tool must be ``async_write`` (queued on RQ, or the agent's spool, not waited for) and the
+    intent must have a write step: the caller's yes to that step covers the follow-up, so it asks
+    nothing. ``say`` is said only when the write is durably accepted; otherwise ``failed`` (if any),
+    and the call goes on either way (the request itself is done)."""
+
+    tool: str = Field(min_length=1)
+    args: dict[str, str | int | float | bool] = {}
+    say: str = Field(min_length=1)
+    failed: str | None = None
+
+
 class AnswerVariant(_Model):
     """One wording of the answer, used when the tool results match ``when`` (field -> value or
     values); the first variant that matches and can be filled is said."""
@@ -215,6 +230,7 @@ class IntentDefinition(_Model):
     tools: tuple[str, ...] = ()  # allowlist
     steps: tuple[StepSpec, ...] = ()
     responses: ResponsesSpec = ResponsesSpec()
+    follow_up: FollowUpSpec | None = None  # a slow write once the intent completed (a confirmation message)
     output_contract: OutputContract
     escalation: EscalationSpec = EscalationSpec()
     exclusions: ExclusionSpec = ExclusionSpec()
@@ -542,6 +558,27 @@ class _Checker:
                 known = ", ".join(slots) or "none"
                 raise self.fail(path, f"template references unknown slot '{name}' (slots: {known})")
 
+    def check_follow_up(self, base: list[str | int], intent: IntentDefinition, *, slots: Sequence[str],
+                        result_fields: Sequence[str], identity: bool) -> None:
+        follow_up = intent.follow_up
+        assert follow_up is not None
+        self.check_tool_defined([*base, "tool"], follow_up.tool)
+        if follow_up.tool not in intent.tools:
+            raise self.fail([*base, "tool"], f"tool '{follow_up.tool}' is not in this intent's tools allowlist")
+        if not self.tools[follow_up.tool].async_write:
+            raise self.fail([*base, "tool"], f"tool '{follow_up.tool}' is not 'async_write: true': a follow-up is "
+                                             "a slow write queued after the answer, never waited for")
+        if not any(self.tools[s.tool].write for s in intent.steps):
+            raise self.fail(base, "a follow-up rides on the caller's yes to one of this intent's writes, and "
+                                  "this intent has no write step")
+        for key, value in follow_up.args.items():
+            if isinstance(value, str):
+                self.check_template([*base, "args", key], value, slots=slots, result_fields=result_fields,
+                                    identity=identity)
+        for key in ("say", "failed"):
+            self.check_template([*base, key], getattr(follow_up, key), slots=slots, result_fields=result_fields,
+                                identity=identity)
+
     def check_intent(self, base: list[str | int], intent: IntentDefinition) -> None:
         spec = self.spec
         if len(intent.examples) > MAX_EXAMPLES:
@@ -594,6 +631,9 @@ class _Checker:
                 if isinstance(value, str):
                     self.check_template([*path, "args", key], value, slots=slot_names,
                                         result_fields=result_fields, identity=identity)
+        if intent.follow_up is not None:
+            self.check_follow_up([*base, "follow_up"], intent, slots=slot_names, result_fields=result_fields,
+                                 identity=identity)
         for key in ("intro", "declined", "submitted", "handoff"):
             self.check_template([*base, "responses", key], getattr(intent.responses, key), slots=slot_names,
                                 result_fields=result_fields, identity=identity)

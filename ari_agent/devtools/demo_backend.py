@@ -12,6 +12,9 @@ Endpoints (JSON in, JSON out; errors are ``{"error": code, "detail": text}``):
 ``POST /identity/verify``                    body ``{customer_id|phone, postcode|date_of_birth}``
 ``POST /accounts/{customer_id}/unlock``      write; UnlockAccountResponse, 404
 ``GET  /faq/{topic}``                        ``hours``, ``address``, ``returns``; 404
+``POST /messages``                           write (needs Idempotency-Key): an SMS confirming an appointment,
+                                             body ``{customer_id, appointment_id, channel}``; 404
+``GET  /messages``                           every message sent, with ``count``
 ``POST /writes``                             generic write (needs Idempotency-Key): ``{reference, payload}``
 ``GET  /writes``                             every performed write, with ``count`` and ``replays``
 ``GET  /writes/counts[?key=K]``              performed writes per idempotency key (drills count these)
@@ -76,6 +79,10 @@ CREATE TABLE IF NOT EXISTS faq (topic TEXT PRIMARY KEY, answer TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS writes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT, op TEXT NOT NULL, target TEXT NOT NULL,
     payload TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT NOT NULL, customer_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL, channel TEXT NOT NULL, to_phone TEXT NOT NULL, text TEXT NOT NULL,
+    created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
     replays INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);
@@ -380,6 +387,33 @@ class DemoStore:
         conn.execute("UPDATE customers SET locked = 0 WHERE id = ?", (customer_id,))
         return {"customer_id": customer_id, "locked": False, "was_locked": bool(row["locked"])}
 
+    def send_confirmation(self, conn: sqlite3.Connection, body: dict[str, Any], key: str) -> dict[str, Any]:
+        """Word and "send" (record) an SMS confirming the customer's appointment as it now stands."""
+        cid, aid, channel = body.get("customer_id"), body.get("appointment_id"), body.get("channel", "sms")
+        if not isinstance(cid, str) or not isinstance(aid, str) or channel != "sms":
+            raise ApiError(400, "bad_request", "customer_id and appointment_id (strings) are required; channel: sms")
+        customer = conn.execute("SELECT phone FROM customers WHERE id = ?", (cid,)).fetchone()
+        row = conn.execute("SELECT * FROM appointments WHERE id = ? AND customer_id = ?", (aid, cid)).fetchone()
+        if customer is None or row is None:
+            raise ApiError(404, "not_found", f"no appointment {aid} for customer {cid}")
+        when = dt.datetime.combine(dt.date.fromisoformat(row["date"]), dt.time.fromisoformat(row["time"]))
+        text = (f"Acme Home Services: your {row['description'].lower()} ({aid}) is {row['status']} for "
+                f"{when:%a %d %b %Y} at {when:%H:%M}. Reply STOP to opt out.")
+        phone = str(customer["phone"])
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        conn.execute("INSERT INTO messages (idempotency_key, customer_id, appointment_id, channel, to_phone, text, "
+                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", (key, cid, aid, channel, phone, text, now))
+        message_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        return {"message_id": message_id, "customer_id": cid, "appointment_id": aid, "channel": channel,
+                "to": phone[:2] + "*" * (len(phone) - 6) + phone[-4:], "text": text}
+
+    def messages(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        rows = conn.execute("SELECT * FROM messages ORDER BY id").fetchall()
+        return {"count": len(rows), "messages": [
+            {"id": r["id"], "idempotency_key": r["idempotency_key"], "customer_id": r["customer_id"],
+             "appointment_id": r["appointment_id"], "channel": r["channel"], "to": r["to_phone"], "text": r["text"],
+             "created_at": r["created_at"]} for r in rows]}
+
     def record(self, body: dict[str, Any], key: str) -> Callable[[sqlite3.Connection], dict[str, Any]]:
         reference = body.get("reference")
         if not isinstance(reference, str) or not reference:
@@ -415,7 +449,8 @@ async def _faults_and_errors(request: web.Request, handler: Handler) -> web.Stre
         if not request.path.startswith("/_faults"):
             delay_ms = _int_param(request, "delay_ms")
             fail = _int_param(request, "fail")
-            exempt = request.path == "/health" or (request.path.startswith("/writes") and request.method == "GET")
+            exempt = request.path == "/health" or (request.path.startswith(("/writes", "/messages"))
+                                                     and request.method == "GET")
             if not exempt and request.path.startswith(faults.path_prefix):
                 delay_ms = delay_ms or faults.delay_ms
                 if not fail and faults.fail_status and faults.fail_count != 0:
@@ -525,6 +560,20 @@ async def post_write(request: web.Request) -> web.Response:
     return await _write(request, "record", str(body.get("reference")), body, perform, key_required=True)
 
 
+async def post_message(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    key = _idempotency_key(request, required=True)
+    assert key is not None
+    body = await _json_body(request)
+    return await _write(request, "send_confirmation", str(body.get("appointment_id")), body,
+                        lambda c: store.send_confirmation(c, body, key), key_required=True)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    return web.json_response(await store.call(store.messages))
+
+
 async def list_writes(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     return web.json_response(await store.call(store.writes))
@@ -564,6 +613,8 @@ def create_app(store: DemoStore, faults: Faults | None = None, *, close_store: b
     app.router.add_post("/identity/verify", verify_identity)
     app.router.add_post("/accounts/{customer_id}/unlock", unlock_account)
     app.router.add_get("/faq/{topic}", get_faq)
+    app.router.add_post("/messages", post_message)
+    app.router.add_get("/messages", list_messages)
     app.router.add_post("/writes", post_write)
     app.router.add_get("/writes", list_writes)
     app.router.add_get("/writes/counts", write_counts)

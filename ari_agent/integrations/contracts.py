@@ -190,6 +190,27 @@ class FaqResponse(ResponseContract):
     answer: str = Field(min_length=1)
 
 
+# ---------------------------------------------------------------- messages
+
+
+class SendConfirmationRequest(RequestContract):
+    """A confirmation message (SMS) of an appointment, to the phone number on the customer's account;
+    the backend words it from its own record of the appointment."""
+
+    customer_id: Identifier
+    appointment_id: Identifier
+    channel: Literal["sms"] = "sms"
+
+
+class SendConfirmationResponse(ResponseContract):
+    message_id: int
+    customer_id: str
+    appointment_id: str
+    channel: Literal["sms"]
+    to: str  # the number, masked: +1******0001
+    text: str
+
+
 # ---------------------------------------------------------------- generic write (tests, demos)
 
 
@@ -216,6 +237,7 @@ _ALL: tuple[type[BaseModel], ...] = (
     VerifyIdentityRequest, VerifyIdentityResponse,
     UnlockAccountRequest, UnlockAccountResponse,
     FaqRequest, FaqResponse,
+    SendConfirmationRequest, SendConfirmationResponse,
     RecordWriteRequest, RecordWriteResponse,
 )
 
@@ -230,6 +252,7 @@ TOOL_CONTRACTS: Mapping[str, tuple[str, str]] = {
     "verify_identity": ("VerifyIdentityRequest", "VerifyIdentityResponse"),
     "unlock_account": ("UnlockAccountRequest", "UnlockAccountResponse"),
     "faq": ("FaqRequest", "FaqResponse"),
+    "send_confirmation": ("SendConfirmationRequest", "SendConfirmationResponse"),
     "record_write": ("RecordWriteRequest", "RecordWriteResponse"),
 }
 

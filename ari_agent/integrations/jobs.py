@@ -64,6 +64,18 @@ PERFORM_WRITE = "ari_agent.integrations.jobs.perform_write"
 DEFAULT_OUTCOME_TTL_S = 7 * 86400
 
 
+def url_without_password(url: str) -> str:
+    """A redis URL fit for a message: its password, if any, as ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def outcome_key(idempotency_key: str) -> str:
     return OUTCOME_KEY_PREFIX + idempotency_key
 
@@ -75,6 +87,7 @@ class SubmitState(StrEnum):
     REQUEUED = "requeued"  # this key's job had failed; it is queued again
     CANCELLED = "cancelled"  # an operator cancelled this key's job; not resubmitted
     SPOOLED = "spooled"  # redis was unreachable: stored durably in the local spool, replayed when it returns
+    PERFORMED = "performed"  # no queue configured (InlineWriteQueue): the write was performed at once
 
 
 class WriteFailed(Exception):
@@ -371,6 +384,24 @@ def run_worker(redis_url: str, settings: WriteQueueSettings | None = None, *, bu
     worker = queue.make_worker(name=name, maintenance_interval_s=maintenance_interval_s)
     worker.work(burst=burst, with_scheduler=with_scheduler)
     return 0
+
+
+class InlineWriteQueue:
+    """No redis (``ari-agent chat``, the text evaluation): an ``async_write`` is performed at once, in the
+    submitting thread, by the same job function a worker runs (:func:`perform_write`). ``submit`` answers
+    :attr:`SubmitState.PERFORMED` only when the backend performed it; otherwise it raises, so the
+    caller is never told a write went through that did not."""
+
+    def submit(self, job: WriteJob) -> SubmitState:
+        if not is_valid_key(job.idempotency_key):
+            raise ValueError("idempotency key must match [A-Za-z0-9_-]{1,128}")
+        result = perform_write(job.to_payload())
+        if not result.get("ok"):
+            raise WriteFailed(f"{job.request.tool}: {result.get('error')} {result.get('detail', '')}".strip())
+        return SubmitState.PERFORMED
+
+    def close(self) -> None:
+        return None
 
 
 # ------------------------------------------------------------ the job

@@ -12,7 +12,9 @@ with a code from :class:`~ari_agent.integrations.outcomes.ToolErrorCode`.
   goes to the fsync'd local spool (``state: spooled``, still ``submitted=True``: it is durably
   stored) and a background task replays the spool into RQ when Redis answers again
   (:mod:`~ari_agent.integrations.spool`). Only when neither can store it is the answer
-  ``queue_unavailable`` (the engine hands off).
+  ``queue_unavailable`` (the engine hands off). Without ``redis_url`` (``ari-agent chat``, the text
+  evaluation) they are performed inline (:class:`~ari_agent.integrations.jobs.InlineWriteQueue`):
+  ``state: performed``, not submitted, once the backend answered 2xx, else ``queue_unavailable``.
 - Per tool, a circuit breaker: after N consecutive failures every call returns ``circuit_open``
   immediately for T seconds, then one trial call decides.
 
@@ -40,7 +42,7 @@ from ari_agent.integrations.circuit import CircuitBreaker
 from ari_agent.integrations.contracts import get_contract
 from ari_agent.integrations.http_adapter import HttpOutcome, check_response, prepare_request, send_once
 from ari_agent.integrations.idempotency import is_valid_key
-from ari_agent.integrations.jobs import SubmitState, WriteJob, WriteQueue
+from ari_agent.integrations.jobs import InlineWriteQueue, SubmitState, WriteJob, WriteQueue
 from ari_agent.integrations.outcomes import BREAKER_FAILURES, RETRYABLE, ToolErrorCode
 from ari_agent.integrations.secrets import MissingSecretError, redact, resolve_headers, resolve_template
 from ari_agent.integrations.spool import SpoolingWriteQueue, WriteSpool
@@ -99,10 +101,12 @@ class ToolRunner:
         self._queue: WriteSubmitter | None = write_queue
         self._owns_queue = False
         if self._queue is None and any(s.async_write for s in config.definitions.values()):
-            if redis_url is None:
+            if redis_url is None:  # chat, the text evaluation: nothing to queue on, so write at once
                 tools = ", ".join(n for n, s in config.definitions.items() if s.async_write)
-                raise ConfigError("<tools>", "definitions", f"async_write tools ({tools}) need redis_url")
-            self._queue = WriteQueue.from_url(redis_url, config.write_queue)
+                log.info("no redis_url: async_write tools (%s) are performed inline", tools)
+                self._queue = InlineWriteQueue()
+            else:
+                self._queue = WriteQueue.from_url(redis_url, config.write_queue)
             self._owns_queue = True
         self._spooler: SpoolingWriteQueue | None = None
         self._replay_interval_s = spool_replay_interval_s
@@ -225,8 +229,9 @@ class ToolRunner:
             return self._result(call, started, error=ToolErrorCode.QUEUE_UNAVAILABLE, detail=type(exc).__name__)
         if state is SubmitState.SPOOLED:
             self._ensure_replayer()
+        # performed inline (no redis): done, not queued
         return self._result(call, started, data={"idempotency_key": call.idempotency_key, "state": state.value},
-                            submitted=True)
+                            submitted=state is not SubmitState.PERFORMED)
 
     def _result(self, call: CallTool, started: float, *, error: ToolErrorCode | None = None, detail: str = "",
                 data: dict[str, Any] | None = None, attempts: int = 1, submitted: bool = False) -> ToolResult:

@@ -264,6 +264,12 @@ tools:
       url: "{base_url}/faq/{topic}"
       timeout_ms: 1000
       retries: 2
+    send_confirmation:
+      method: POST
+      url: "{base_url}/messages"
+      write: true
+      async_write: true
+      timeout_ms: 5000
     record_write:
       method: POST
       url: "{base_url}/writes"

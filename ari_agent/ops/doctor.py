@@ -46,6 +46,7 @@ class _Sink(asyncio.DatagramProtocol):
 
 async def run_checks(cfg: Config) -> list[Check]:
     checks: list[Check] = [await asyncio.to_thread(check_models, cfg)]
+    checks.extend(await asyncio.to_thread(check_write_queue, cfg))
     ari = AriClient.from_config(cfg.ari)
     async with ari:
         try:
@@ -78,6 +79,53 @@ async def run_checks(cfg: Config) -> list[Check]:
                             "calls fall back to the support queue"))
         checks.append(await _media_round_trip(cfg, ari))
     return checks
+
+
+def check_write_queue(cfg: Config) -> list[Check]:
+    """Redis (``redis.url``) answers, and an ``ari-agent worker`` serves the intent map's write queue.
+
+    ``worker`` passes when the map has no ``async_write`` tool (nothing to serve). Without a worker the
+    agent still accepts slow writes (queued, or spooled when redis is down): they wait, none is lost."""
+    import redis
+    from rq import Queue, Worker
+    from rq.serializers import JSONSerializer
+
+    from ari_agent.conversation.intent_map import DEMO_MAP_PATH, load_intent_map
+    from ari_agent.errors import ConfigError
+    from ari_agent.integrations.jobs import url_without_password
+
+    map_path = cfg.conversation.intent_map or DEMO_MAP_PATH
+    try:
+        tools = load_intent_map(map_path).tools_config
+    except ConfigError as exc:
+        return [Check("worker", False, f"cannot read the intent map's write queue: {exc}")]
+    slow = [n for n, spec in tools.definitions.items() if spec.async_write]
+    name = tools.write_queue.name
+    url = url_without_password(cfg.redis.url)
+    conn = redis.Redis.from_url(cfg.redis.url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        try:
+            version = conn.info("server").get("redis_version", "?")
+        except redis.RedisError as exc:
+            spool = f"the spool {cfg.redis.spool_path}" if cfg.redis.spool_path else "nowhere (no redis.spool_path)"
+            return [Check("redis", False, f"redis not reachable at {url}: {exc}. Slow writes go to {spool} "
+                                          "until it answers; start redis-server"),
+                    Check("worker", not slow, "no redis, so no worker" if slow else "no async_write tools")]
+        checks = [Check("redis", True, f"redis {version} answers at {url}")]
+        if not slow:
+            return [*checks, Check("worker", True, "the intent map has no async_write tools: no worker needed")]
+        workers = [w for w in Worker.all(connection=conn) if name in w.queue_names()]
+        waiting = Queue(name, connection=conn, serializer=JSONSerializer).count
+        if workers:
+            names = ", ".join(sorted(f"{w.name} ({w.get_state()})" for w in workers))
+            checks.append(Check("worker", True, f"{len(workers)} worker(s) on queue {name!r}: {names}; "
+                                                f"{waiting} job(s) waiting ({', '.join(slow)})"))
+        else:
+            checks.append(Check("worker", False, f"no `ari-agent worker` on queue {name!r}: {waiting} slow write(s) "
+                                                 f"waiting ({', '.join(slow)}) are kept, not sent"))
+        return checks
+    finally:
+        conn.close()
 
 
 def check_models(cfg: Config) -> Check:

@@ -139,6 +139,23 @@ async def test_writes_are_performed_once_per_idempotency_key(backend: Backend) -
     assert listing["replays"] == 1 + 9 + 1
 
 
+async def test_confirmation_texts_are_sent_once_per_key(backend: Backend) -> None:
+    body = {"customer_id": "C-1001", "appointment_id": "A-100", "channel": "sms"}
+    status, sent, _ = await backend.req("POST", "/messages", json=body, key="text-1")
+    assert status == 200 and sent["message_id"] == 1 and sent["to"] == "+1******0001"
+    assert sent["text"] == ("Acme Home Services: your boiler service (A-100) is booked for Fri 27 Nov 2026 at "
+                            "10:30. Reply STOP to opt out.")
+    status, again, headers = await backend.req("POST", "/messages", json=body, key="text-1")
+    assert status == 200 and again == sent and headers.get("Idempotent-Replayed") == "true"
+    assert (await backend.req("POST", "/messages", json=body))[0] == 400  # no Idempotency-Key
+    other = {"customer_id": "C-1003", "appointment_id": "A-100"}  # not this customer's appointment
+    assert (await backend.req("POST", "/messages", json=other, key="text-2"))[0] == 404
+    status, listed, _ = await backend.req("GET", "/messages")
+    assert status == 200 and listed["count"] == 1 and listed["messages"][0]["to"] == "+15551230001"
+    writes = (await backend.req("GET", "/writes"))[1]
+    assert [w["op"] for w in writes["writes"]] == ["send_confirmation"]
+
+
 async def test_fault_injection(backend: Backend) -> None:
     started = time.perf_counter()
     assert (await backend.req("GET", "/orders/4567", params={"delay_ms": "150"}))[0] == 200

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -278,11 +279,24 @@ async def test_a_missing_secret_is_a_config_error_naming_the_variable() -> None:
     assert info.value.key_path == "definitions.lookup_order.headers"
 
 
-async def test_async_writes_need_a_queue() -> None:
-    cfg = ToolsConfig.model_validate({"definitions": {"record_write": {
-        "method": "POST", "url": "{base_url}/writes", "write": True, "async_write": True}}})
-    with pytest.raises(ConfigError, match="redis_url"):
-        ToolRunner(cfg, base_url="http://127.0.0.1:9")
+async def test_without_redis_an_async_write_is_performed_inline_once() -> None:
+    """``ari-agent chat`` and the text evaluation have no redis: the write is sent at once, answered
+    ``performed`` only when the backend did it, ``queue_unavailable`` when it refused."""
+    from ari_agent.devtools.demo_backend import running_demo_backend
+    from ari_agent.integrations.tools_config import demo_tools_config
+
+    args = {"customer_id": "C-1001", "appointment_id": "A-100"}
+    call = CallTool("send_confirmation", args, idempotency_key("c1", "confirm", args), "t1")
+    bad = {"customer_id": "C-9999", "appointment_id": "A-100"}
+    refused = CallTool("send_confirmation", bad, idempotency_key("c1", "confirm", bad), "t2")
+    async with running_demo_backend() as url, ToolRunner(demo_tools_config(), base_url=url) as runner:
+        first, again, no = await runner.run(call), await runner.run(call), await runner.run(refused)
+        async with aiohttp.ClientSession() as session, session.get(url + "/messages") as resp:
+            sent = await resp.json()
+    assert first.ok and not first.submitted and first.data["state"] == "performed"  # done, not queued
+    assert again.ok and again.data["state"] == "performed"  # answered from the backend's stored response
+    assert not no.ok and no.error == "queue_unavailable"
+    assert sent["count"] == 1 and sent["messages"][0]["to"] == "+15551230001"
 
 
 class FakeQueue:

@@ -21,10 +21,12 @@ def test_the_docstring_example_and_the_demo_tools_are_valid() -> None:
     assert example.secret_names() == ["BACKEND_TOKEN"]
     demo = demo_tools_config()
     assert set(demo.names()) == {"lookup_order", "get_appointment", "confirm_appointment", "reschedule_appointment",
-                                 "verify_identity", "unlock_account", "faq", "record_write"}
+                                 "verify_identity", "unlock_account", "faq", "send_confirmation", "record_write"}
     assert demo.secret_names() == []
     assert demo.spec("confirm_appointment").write and demo.spec("confirm_appointment").effective_retries == 0
     assert demo.spec("record_write").async_write
+    assert demo.spec("send_confirmation").async_write and demo.spec("send_confirmation").request == \
+        "SendConfirmationRequest"
 
 
 def test_known_tool_names_get_their_contracts_by_default() -> None:
