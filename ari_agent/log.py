@@ -12,6 +12,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 from ari_agent.redaction import Redactor
@@ -27,6 +28,11 @@ def scrub(text: str) -> str:
     for pat in _SECRET_PATTERNS:
         text = pat.sub(lambda m: m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else ""), text)
     return text
+
+
+# The call a log line belongs to: set by the call's task (``CallSession.run``); the tasks and threads it
+# starts inherit it, so every JSON log line written while serving a call carries its id as a field.
+CALL_ID: ContextVar[str | None] = ContextVar("ari_agent_call_id", default=None)
 
 
 class ScrubbingFormatter(logging.Formatter):
@@ -52,6 +58,9 @@ class ScrubbingFormatter(logging.Formatter):
         if self.json_lines:
             payload = {"ts": round(time.time(), 3), "level": record.levelname, "logger": record.name,
                        "msg": message}
+            call_id = CALL_ID.get()
+            if call_id is not None:
+                payload["call_id"] = call_id
             if record.exc_info:
                 payload["exc"] = self.formatException(record.exc_info)
             return scrub(json.dumps(payload))

@@ -23,6 +23,7 @@ from ari_agent.call.media_path import MediaPath, media_endpoint
 from ari_agent.call.recorder import CallRecorder
 from ari_agent.config import Config
 from ari_agent.governance.at_rest import recording_seal
+from ari_agent.log import CALL_ID
 from ari_agent.media.jitter import AudioFrame
 from ari_agent.media.pcm import Codec, Pcm
 from ari_agent.metrics import ACTIVE_CALLS, CALLS, HANDOFFS
@@ -144,6 +145,7 @@ class CallSession:
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> CallOutcome:
+        CALL_ID.set(self.call_id)  # this task's context: every log line of the call carries its id
         log.info("call %s: start channel=%s caller=%s", self.call_id, self.caller.id, self.caller.caller_number)
         ACTIVE_CALLS.inc()
         try:
