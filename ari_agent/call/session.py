@@ -39,6 +39,7 @@ from ari_agent.telephony.events import (
     StasisStart,
 )
 from ari_agent.telephony.rtp_transport import PacingTicker
+from ari_agent.telephony.websocket_media import WebSocketMediaEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class CallSession:
         # The media channel ended while the caller is still on the line (Asterisk hung it up, its lease
         # ran out, the media socket failed): the call cannot be served, so the caller goes to a person now.
         self.media_lost = asyncio.Event()
+        if isinstance(self.endpoint, WebSocketMediaEndpoint):  # its socket failed: the same, at once
+            self.endpoint.on_failure = self.media_lost.set
         self.dtmf: asyncio.Queue[str] = asyncio.Queue()
         self.frame_listeners: list[Callable[[AudioFrame], None]] = []
         self._tearing_down = False

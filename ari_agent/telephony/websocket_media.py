@@ -2,7 +2,8 @@
 
 The agent connects to ``ws(s)://<ARI host:port>/media/<connection id>`` (subprotocol ``media``), so over
 TLS whenever ARI is, with the same certificate checks. Audio is slin16 both ways; the call's loop runs at
-8 kHz, so received audio is resampled 16k→8k into 20 ms frames and prompts 8k→16k before sending.
+8 kHz, so received audio is decimated 16k→8k (:class:`HalfRateDecimator`) into 20 ms frames, each handed on
+as soon as its message arrives, and prompts are resampled 8k→16k before sending.
 
 Asterisk paces what it is sent: a prompt goes out at once (in chunks under the 64 KiB frame limit),
 framed by ``MARK_MEDIA`` commands whose ``MEDIA_MARK_PROCESSED`` events say when its first frame was
@@ -11,9 +12,10 @@ Asterisk drops everything queued. ``MEDIA_XOFF``/``MEDIA_XON`` pause and resume 
 
 Asterisk sends nothing while the caller is silent; gaps are filled with silence frames by arrival time
 (:class:`ArrivalTimeline`) so a recording keeps its timeline. Malformed messages are counted and
-dropped; a burst of them, a wrong ``MEDIA_START`` or a lost connection make the endpoint *failed*:
-``drained()`` then raises :class:`WebSocketMediaError` (a ``ConnectionError``), which the call turns
-into a handoff to a human.
+dropped; a burst of them, a wrong ``MEDIA_START`` or a connection lost or closed under the agent make
+the endpoint *failed*: ``failed`` is set and ``on_failure`` called at once (the call hands the caller to a
+person then, whatever it was doing), and ``drained()`` raises :class:`WebSocketMediaError` (a
+``ConnectionError``).
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from typing import Final
 
 import aiohttp
 import numpy as np
+import numpy.typing as npt
 
 from ari_agent.errors import MediaError, TelephonyError
 from ari_agent.media.jitter import AudioFrame
-from ari_agent.media.pcm import SAMPLES_PER_FRAME, Pcm, Resampler, array_to_slin_le, resample, slin_le_to_array
+from ari_agent.media.pcm import SAMPLES_PER_FRAME, Pcm, array_to_slin_le, resample, slin_le_to_array
 from ari_agent.telephony.tls import TlsContext, tls_failure
 from ari_agent.telephony.websocket_protocol import (
     ControlEvent,
@@ -101,6 +104,52 @@ class ArrivalTimeline:
         return gap
 
 
+def _half_band_taps(count: int = 47, beta: float = 5.65) -> npt.NDArray[np.float64]:
+    """Kaiser-windowed sinc low-pass at a quarter of the input rate (4 kHz at 16 kHz), unity gain at DC:
+    flat to about 3.4 kHz, about 60 dB down from 4.6 kHz (what would alias into the 8 kHz band)."""
+    n = np.arange(count) - (count - 1) / 2
+    taps = np.sinc(n / 2) * np.kaiser(count, beta)
+    out: npt.NDArray[np.float64] = taps / taps.sum()
+    return out
+
+
+class HalfRateDecimator:
+    """16 kHz → 8 kHz for a live stream: every input sample pair gives one output sample at once.
+
+    A FIR low-pass then every other sample, with the filter's history kept across chunks: a constant delay
+    of 23 input samples (1.4 ms) and no block buffering. (soxr's streaming resampler, used here before,
+    returns its output in blocks: a 20 ms message gave 0, 0, 0, then about 60 ms of audio. The listener
+    fills any 60 ms without a frame with silence, so real frames arriving in such bursts got 60 ms of
+    silence put in front of them in the middle of the caller's words, and the recogniser heard extra
+    words.)"""
+
+    TAPS: Final = _half_band_taps()
+
+    def __init__(self) -> None:
+        self._history = np.zeros(self.TAPS.size - 1, dtype=np.float64)
+        self._odd = False  # the stream so far has an odd number of samples: the next output is at index 1
+
+    def reset(self) -> None:
+        self._history[:] = 0.0
+        self._odd = False
+
+    def process(self, chunk: Pcm) -> Pcm:
+        if chunk.size == 0:
+            return np.zeros(0, dtype=np.int16)
+        buf = np.concatenate((self._history, chunk.astype(np.float64)))
+        filtered = np.convolve(buf, self.TAPS, mode="valid")  # one value per input sample of this chunk
+        picked = filtered[1 if self._odd else 0::2]
+        self._odd = (int(self._odd) + chunk.size) % 2 == 1
+        self._history = buf[buf.size - self._history.size:]
+        return np.clip(np.rint(picked), -32768, 32767).astype(np.int16)
+
+    def flush(self) -> Pcm:
+        """The delayed tail (the last input samples through the filter's centre); then a new stream."""
+        tail = self.process(np.zeros((self.TAPS.size - 1) // 2, dtype=np.int16))
+        self.reset()
+        return tail
+
+
 @dataclass
 class _Play:
     frames: int
@@ -129,7 +178,7 @@ class WebSocketMediaEndpoint:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._timeline = ArrivalTimeline()
-        self._down = Resampler(WIRE_RATE, LOOP_RATE, "LQ")
+        self._down = HalfRateDecimator()
         self._pending: Pcm = np.zeros(0, dtype=np.int16)
         self._seq = 0
         self._outbox = _Outbox()
@@ -141,6 +190,11 @@ class WebSocketMediaEndpoint:
         self._drained = asyncio.Event()
         self._drained.set()
         self.closed = asyncio.Event()
+        # Set with ``failure`` (and ``on_failure`` called, once): the call hands the caller to a person at
+        # once, not at the next playout wait.
+        self.failed = asyncio.Event()
+        self.on_failure: Callable[[], None] | None = None
+        self._closing = False
 
     # ------------------------------------------------------------------ connection
     async def connect(self, url: str, tls: TlsContext | None, timeout_s: float = MEDIA_START_TIMEOUT_S) -> None:
@@ -173,6 +227,7 @@ class WebSocketMediaEndpoint:
                        loop.create_task(self._writer(), name="ws-media-writer")]
 
     async def aclose(self) -> None:
+        self._closing = True
         self.stop_playback(flush_remote=False)
         for task in self._tasks:
             task.cancel()
@@ -194,7 +249,15 @@ class WebSocketMediaEndpoint:
         if self.failure is None:
             self.failure = reason
             log.error("WebSocket media failed: %s", reason)
+            self.failed.set()
+            if self.on_failure is not None:
+                self.on_failure()
         self.stop_playback(flush_remote=False)
+
+    async def wait_failed(self) -> WebSocketMediaError:
+        """Wait until the media path fails mid-call; the error says why."""
+        await self.failed.wait()
+        return WebSocketMediaError(f"WebSocket media: {self.failure}")
 
     # ------------------------------------------------------------------ receiving
     async def _reader(self) -> None:
@@ -213,6 +276,8 @@ class WebSocketMediaEndpoint:
                     self._malformed(f"unexpected {msg.type.name} message")
                 if self.failure is not None:
                     break
+            if not self._closing and self._ws is not None:  # closed under us: Asterisk or the network
+                self._fail(f"connection closed mid-call (code {self._ws.close_code})")
         except Exception as exc:  # never let the reader die silently
             self._fail(f"reader crashed: {exc.__class__.__name__}: {exc}")
         finally:
@@ -235,6 +300,11 @@ class WebSocketMediaEndpoint:
             self._malformed("empty media message")
             return
         gap = self._timeline.gap_before(now)
+        if gap:
+            # Asterisk stopped sending (the caller went quiet): what the last talk spurt left in the
+            # decimator and the partial frame goes out now, at the end of that spurt, not seconds later
+            # in front of the next one (stale audio there was heard as an extra leading word).
+            gap = max(0, gap - self.flush_received())
         for _ in range(gap):
             self._emit(np.zeros(SAMPLES_PER_FRAME, dtype=np.int16), gap_fill=True)
         self._pending = np.concatenate((self._pending, self._down.process(pcm16)))
@@ -249,13 +319,17 @@ class WebSocketMediaEndpoint:
         self.on_frame(AudioFrame(self._seq & 0xFFFF, self._seq * SAMPLES_PER_FRAME, pcm, False, gap_fill))
         self._seq += 1
 
-    def flush_received(self) -> None:
+    def flush_received(self) -> int:
+        """Emit what is held back (a partial frame, the decimator's tail), the last frame padded with
+        silence; returns the frames emitted."""
         tail = np.concatenate((self._pending, self._down.flush()))
         self._pending = np.zeros(0, dtype=np.int16)
-        if tail.size:
-            frame = np.zeros(SAMPLES_PER_FRAME, dtype=np.int16)
-            frame[: min(tail.size, SAMPLES_PER_FRAME)] = tail[:SAMPLES_PER_FRAME]
-            self._emit(frame)
+        frames = -(-tail.size // SAMPLES_PER_FRAME)
+        padded = np.zeros(frames * SAMPLES_PER_FRAME, dtype=np.int16)
+        padded[: tail.size] = tail
+        for i in range(frames):
+            self._emit(padded[i * SAMPLES_PER_FRAME:(i + 1) * SAMPLES_PER_FRAME])
+        return frames
 
     def handle_text(self, text: str) -> None:
         try:
