@@ -36,6 +36,12 @@ def register(sub: Any) -> None:
     lat.add_argument("--rounds", type=int, default=1, help="rounds of N concurrent calls, one after another")
     lat.add_argument("--plot", type=Path, default=None, help="PNG of the latency distribution")
     lat.set_defaults(func=handle_latency)
+    load = bsub.add_parser("load", help="N concurrent calls held for M minutes: dropped calls, leaks, RSS growth, "
+                                        "turn latency under load")
+    load.add_argument("--calls", type=int, default=30)
+    load.add_argument("--minutes", type=float, default=10.0)
+    load.add_argument("--work-dir", type=Path, default=None)
+    load.set_defaults(func=handle_load)
     _register_killswitch(bsub)
     register_stt(bsub)
     from ari_agent.cli.drill import register_drill
@@ -66,6 +72,17 @@ def handle_latency(args: argparse.Namespace) -> int:
     result = asyncio.run(run_latency_bench(cfg, args.calls, work, plot, args.rounds))
     print(json.dumps(result, indent=2))
     return 0
+
+
+def handle_load(args: argparse.Namespace) -> int:
+    from ari_agent.devtools.bench_load import run_load_bench
+
+    cfg = config_from(args)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ari-agent-bench-"))
+    result = asyncio.run(run_load_bench(cfg, args.calls, args.minutes, work))
+    print(json.dumps(result, indent=2))
+    clean = not (result["dropped_calls"] or result["leaked_channels"] or result["leaked_bridges"])
+    return 0 if clean else 1
 
 
 def handle_nlu(args: argparse.Namespace) -> int:

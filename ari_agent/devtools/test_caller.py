@@ -125,6 +125,7 @@ class TestCaller:
         max_duration_s: float = 180.0,
         extension: str | None = None,
         call_id: str | None = None,
+        poll_s: float = 0.1,
     ) -> TestCallResult:
         """A reactive caller: each utterance is spoken after the agent has spoken and then been silent
         for ``silence_ms`` ("t"), or ``barge_after_s`` after the agent starts talking ("b"); "d" keys
@@ -140,10 +141,10 @@ class TestCaller:
             "__DIALOG_N": str(len(utterances)), "__DIALOG_MODES": modes, "__DIALOG_SILENCE_MS": str(silence_ms),
             "__DIALOG_BARGE_S": f"{barge_after_s:g}", "__CALLER_TAIL_WAIT": f"{tail_wait_s:g}",
             "__DIALOG_DTMF": dtmf,
-        })
+        }, poll_s)
 
     async def _originate(self, call_id: str, call_dir: Path, context: str, extension: str | None,
-                         max_duration_s: float, variables: dict[str, str]) -> TestCallResult:
+                         max_duration_s: float, variables: dict[str, str], poll_s: float = 0.1) -> TestCallResult:
         chan_id = f"{call_id}-leg"
         started = time.monotonic()
         await self.ari.originate(
@@ -156,7 +157,7 @@ class TestCaller:
             timeout_s=30,
             variables=variables,
         )
-        answered = await self._wait_gone(chan_id, started + max_duration_s)
+        answered = await self._wait_gone(chan_id, started + max_duration_s, poll_s)
         heard, said = call_dir / "heard.wav", call_dir / "said.wav"
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline and not (heard.exists() and said.exists()):  # noqa: ASYNC110
@@ -165,7 +166,7 @@ class TestCaller:
         return TestCallResult(call_id, str(call_dir / "said-src.wav"), str(heard), str(said), answered,
                               round(time.monotonic() - started, 3), [chan_id])
 
-    async def _wait_gone(self, chan_id: str, deadline: float) -> bool:
+    async def _wait_gone(self, chan_id: str, deadline: float, poll_s: float = 0.1) -> bool:
         answered = False
         while time.monotonic() < deadline:
             try:
@@ -173,6 +174,6 @@ class TestCaller:
                 answered = answered or info.get("state") == "Up"
             except AriNotFound:
                 return answered
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(poll_s)
         await self.ari.quietly(self.ari.hangup(chan_id))
         return answered
