@@ -183,11 +183,14 @@ def level(pcm: Pcm, target_dbfs: float = TARGET_RMS_DBFS) -> Pcm:
     return out
 
 
-def line(speech: Pcm, condition: Condition, loss_rate: float, seed: int) -> Pcm:
-    """Speech at 8 kHz -> what the agent receives: lead/trail, line noise, G.711 with lost packets."""
+def line(speech: Pcm, condition: Condition, loss_rate: float, seed: int, snr_db: float | None = None) -> Pcm:
+    """Speech at 8 kHz -> what the agent receives: lead/trail, line noise, G.711 with lost packets.
+    ``snr_db``: white noise that far below the speech level (-20 dBFS RMS), instead of the condition's."""
     rng = np.random.default_rng(seed)
     audio = np.concatenate([np.zeros(LEAD_MS * 8), level(speech).astype(np.float64), np.zeros(TRAIL_MS * 8)])
     noise_db = CLEAN_NOISE_DBFS if condition == "clean" else LINE_NOISE_DBFS
+    if snr_db is not None:
+        noise_db = TARGET_RMS_DBFS - snr_db
     audio += rng.normal(0.0, 32768.0 * 10 ** (noise_db / 20.0), audio.size)
     encoded = bytearray(ulaw_encode(np.clip(np.rint(audio), -32768, 32767).astype(np.int16)))
     if loss_rate > 0:
@@ -233,11 +236,14 @@ class Renderer:
         self.rendered += 1
         return pcm
 
-    def speech(self, text: str, voice: str) -> Pcm:
+    def speech(self, text: str, voice: str, rate: float | None = None) -> Pcm:
         engine = voice.partition(":")[0]
         if engine == "piper":
+            if rate not in (None, 1.0):
+                raise PhoneSetError(f"speaking rate {rate:g} is not supported for the piper caller voice "
+                                    "(flite: and espeak: voices take it)")
             return self._piper_voice()(text)
-        path = synthesize_caller(text, voice, self.cache_dir / "voices")
+        path = synthesize_caller(text, voice, self.cache_dir / "voices", rate)
         return wav_to_line_rate(path.read_bytes())
 
     def _piper_voice(self) -> Callable[[str], Pcm]:

@@ -20,18 +20,26 @@ class VoiceError(AriAgentError):
     pass
 
 
-def synthesize_caller(text: str, voice: str, out_dir: Path) -> Path:
-    """Render ``text`` in ``voice`` ("flite:rms", "espeak:en-us+m3", ...) to a WAV; cached by content."""
+ESPEAK_DEFAULT_WPM = 175
+
+
+def synthesize_caller(text: str, voice: str, out_dir: Path, rate: float | None = None) -> Path:
+    """Render ``text`` in ``voice`` ("flite:rms", "espeak:en-us+m3", ...) to a WAV; cached by content.
+    ``rate``: speaking-rate factor (1.5 = half as fast again; flite stretches durations, espeak-ng sets
+    words per minute)."""
     engine, _, name = voice.partition(":")
-    digest = hashlib.sha1(f"{voice}\n{text}".encode()).hexdigest()[:16]
+    key = f"{voice}\n{text}" if rate in (None, 1.0) else f"{voice}\n{text}\nrate={rate:g}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     out = out_dir / f"{engine}-{name.replace('+', '_')}-{digest}.wav"
     if out.exists():
         return out
     out_dir.mkdir(parents=True, exist_ok=True)
     if engine == "flite":
-        cmd = ["flite", "-voice", name or "rms", "-t", text, "-o", str(out)]
+        stretch = [] if rate in (None, 1.0) else ["--setf", f"duration_stretch={1.0 / rate:.4f}"]
+        cmd = ["flite", "-voice", name or "rms", *stretch, "-t", text, "-o", str(out)]
     elif engine == "espeak":
-        cmd = ["espeak-ng", "-v", name or "en-us", "-w", str(out), text]
+        speed = [] if rate in (None, 1.0) else ["-s", str(max(80, min(450, round(ESPEAK_DEFAULT_WPM * rate))))]
+        cmd = ["espeak-ng", "-v", name or "en-us", *speed, "-w", str(out), text]
     else:
         raise VoiceError(f"unknown voice engine {engine!r} (flite:NAME or espeak:NAME)")
     if shutil.which(cmd[0]) is None:

@@ -179,11 +179,12 @@ class AudioModeRunner:
                 speech = resample(raw, rate, 8000) if rate != 8000 else raw
             else:
                 assert turn.text is not None
-                speech = self.renderer.speech(turn.text, turn.voice)
+                speech = self.renderer.speech(turn.text, turn.voice, turn.synth.rate if turn.synth else None)
             s = turn.synth
             loss = s.packet_loss if s and s.packet_loss else 0.0
             noisy = bool(s and (s.noise_snr_db is not None or loss))
-            pcm = line(speech, "noise+loss" if loss else ("noise" if noisy else "clean"), loss, seed)
+            pcm = line(speech, "noise+loss" if loss else ("noise" if noisy else "clean"), loss, seed,
+                       s.noise_snr_db if s else None)
             if turn.pause_ms:
                 pcm = np.concatenate([np.zeros(turn.pause_ms * 8, dtype=np.int16), pcm])
         write_wav(path, pcm)

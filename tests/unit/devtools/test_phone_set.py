@@ -103,3 +103,31 @@ def test_a_missing_piper_voice_is_a_clear_error(tmp_path: Path) -> None:
     utt = PhoneUtterance(PhoneItem("yes_no", "yes", "yes"), "piper:joe", "clean", 0.0, seed=1)
     with pytest.raises(PhoneSetError, match="models prepare"):
         Renderer(tmp_path, piper_model=tmp_path / "absent.onnx").render(utt)
+
+
+def test_noise_snr_sets_the_noise_that_far_below_the_speech() -> None:
+    speech = _speechlike()
+    quiet = line(speech, "clean", 0.0, seed=7)
+    for snr in (10.0, 30.0):
+        noisy = line(speech, "clean", 0.0, seed=7, snr_db=snr)
+        lead = noisy[: 250 * 8].astype(np.float64)  # the lead-in before the speech: noise only
+        noise_dbfs = 20 * np.log10(np.sqrt(np.mean(lead**2)) / 32768.0)
+        assert abs(noise_dbfs - (-20.0 - snr)) < 1.5, (snr, noise_dbfs)
+    clean_dbfs = 20 * np.log10(np.sqrt(np.mean(quiet[: 250 * 8].astype(np.float64) ** 2)) / 32768.0)
+    assert abs(clean_dbfs - (-60.0)) < 1.5  # no SNR given: the clean line's own floor
+
+
+@pytest.mark.parametrize("voice", ["flite:rms", "espeak:en-us"])
+def test_a_speaking_rate_makes_the_same_words_longer_or_shorter(tmp_path: Path, voice: str) -> None:
+    renderer = Renderer(tmp_path)
+    normal = renderer.speech("please check the status of my order", voice).size
+    slow = renderer.speech("please check the status of my order", voice, rate=0.7).size
+    fast = renderer.speech("please check the status of my order", voice, rate=1.5).size
+    assert slow > 1.2 * normal and fast < 0.85 * normal, (slow, normal, fast)
+
+
+def test_a_rate_for_the_piper_caller_voice_is_a_clear_error(tmp_path: Path) -> None:
+    from ari_agent.devtools.phone_set import PhoneSetError
+
+    with pytest.raises(PhoneSetError, match="speaking rate"):
+        Renderer(tmp_path).speech("yes", "piper:joe", rate=1.2)
