@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from ari_agent.call.forced_handoff import engine_of, max_duration_handoff
+from ari_agent.call.memory import MemoryReleaser
 from ari_agent.call.orphans import CleanupPlan, stasis_app_of
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
 from ari_agent.call.supervision import Supervision
@@ -59,6 +60,7 @@ class CallManager:
         self.sessions: dict[str, CallSession] = {}
         self.tasks: set[asyncio.Task[CallOutcome]] = set()
         self.outcomes: collections.deque[CallOutcome] = collections.deque(maxlen=keep_outcomes)
+        self.memory = MemoryReleaser()  # ended calls' freed memory back to the system (RSS does not drift)
         self.ended: list[CallSession] = []  # for benchmarks (cleared by their owner)
         self.keep_sessions = False
         self._routes: dict[str, CallSession] = {}
@@ -187,6 +189,8 @@ class CallManager:
             self.outcomes.append(task.result())
         if self.keep_sessions:
             self.ended.append(session)
+        if self.memory.due():
+            self._spawn(asyncio.to_thread(self.memory.release), "release-memory")
 
     def _spawn_cleanup(self, channel_id: str) -> None:
         async def cleanup() -> None:
