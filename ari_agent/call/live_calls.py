@@ -11,8 +11,6 @@ Redis is an aid: a failed write is logged (once per outage) and the call goes on
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -26,6 +24,7 @@ from redis.exceptions import RedisError
 
 from ari_agent.call.forced_handoff import engine_of
 from ari_agent.call.handoff_context import transcript_from_log
+from ari_agent.governance.redis_follow import follow
 from ari_agent.redaction import redact
 from ari_agent.telephony.events import Channel
 
@@ -150,28 +149,7 @@ async def follow_channel(url: str, channel: str, on_message: Callable[[object], 
     """Handle every message on Redis pub/sub ``channel`` until cancelled, subscribing again after a
     failure (``on_subscribed`` after each subscription, ``on_lost`` after each loss). The first failure
     is a warning and the recovery is logged; the retries in between are debug lines, not a warning
-    every ``retry_s`` for as long as Redis is away."""
-    down = False
-    while True:
-        client: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2.0)
-        try:
-            async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                await pubsub.subscribe(channel)
-                if down:
-                    log.info("%s: subscribed to Redis again", what)
-                down = False
-                if on_subscribed is not None:
-                    await on_subscribed()
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        await on_message(message.get("data", b""))
-        except (RedisError, OSError) as exc:
-            level = logging.DEBUG if down else logging.WARNING
-            log.log(level, "%s: Redis %s; subscribing again every %.0fs", what, type(exc).__name__, retry_s)
-            down = True
-        finally:
-            if on_lost is not None:
-                on_lost()
-            with contextlib.suppress(RedisError, OSError):
-                await client.aclose()
-        await asyncio.sleep(retry_s)
+    every ``retry_s`` for as long as Redis is away. The loop is the kill switch's too
+    (:func:`ari_agent.governance.redis_follow.follow`); its lines are logged here."""
+    await follow(url, channel, on_message, what=what, on_subscribed=on_subscribed, on_lost=on_lost,
+                 retry_s=retry_s, logger=log)

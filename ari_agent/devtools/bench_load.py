@@ -6,7 +6,9 @@ Each of N caller slots places one reactive scripted call after another (the scen
 - calls placed, and how each ended on the agent's side (agent / handoff / caller / error); a call is
   **dropped** when it was not answered, or the agent has no outcome for it, or the outcome is an error;
 - channels and bridges left in Asterisk once the last call has ended (ARI lists them): leaks;
-- the agent process's RSS sampled every ``sample_s``; growth from minute 2 to the end;
+- the agent process's RSS sampled every ``sample_s`` (5 s); per-minute minima and means over the whole
+  minutes at full concurrency, and the growth of the minimum (and of the mean) from minute 2 (0-based,
+  seconds 120-180) to the last full minute; the sample after the calls end is shown apart;
 - turn latency p50 / p95 **from the caller-side recordings** (as ``bench latency``), under that load.
 
 The agent runs in this process (``InProcessAgent``, the same ``CallManager`` as ``ari-agent run``) with
@@ -37,26 +39,59 @@ SERVED = ("agent", "handoff", "caller")
 
 @dataclass
 class RssTimeline:
-    samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes)
+    """The agent process's RSS over the run: ``(seconds since start, bytes)`` samples, a few seconds apart.
 
-    def at(self, t_s: float) -> int | None:
-        """The first sample at or after ``t_s`` (None if the run was shorter)."""
-        return next((b for t, b in self.samples if t >= t_s), None)
+    One reading swings by ±20 % with the stages the calls happen to be in, so growth is judged on each
+    minute's **minimum** (the floor a leak would raise), and the per-minute means are reported beside it.
+    """
 
-    def growth_pct(self, from_s: float) -> float | None:
-        start = self.at(from_s)
-        if start is None or not self.samples:
-            return None
-        return round(100.0 * (self.samples[-1][1] - start) / start, 2)
+    samples: list[tuple[float, int]] = field(default_factory=list)
 
-    def per_minute_mb(self) -> list[float]:
-        out: list[float] = []
-        minute = 0
+    def minutes(self, until_s: float | None = None) -> list[list[int]]:
+        """The samples of each whole minute ``[60k, 60k + 60)`` that ends by ``until_s`` (all if None)."""
+        out: list[list[int]] = []
         for t, b in self.samples:
-            if t >= 60 * minute:
-                out.append(round(b / 2**20, 1))
-                minute += 1
+            k = int(t // 60)
+            if until_s is not None and 60 * (k + 1) > until_s + 1e-6:
+                continue
+            while len(out) <= k:
+                out.append([])
+            out[k].append(b)
         return out
+
+    def per_minute_min_mb(self, until_s: float | None = None) -> list[float | None]:
+        return [round(min(m) / 2**20, 1) if m else None for m in self.minutes(until_s)]
+
+    def per_minute_mean_mb(self, until_s: float | None = None) -> list[float | None]:
+        return [round(sum(m) / len(m) / 2**20, 1) if m else None for m in self.minutes(until_s)]
+
+    def growth(self, full_until_s: float, from_minute: int = 2) -> dict[str, Any]:
+        """Growth of the per-minute minimum (and mean) from minute ``from_minute`` (0-based: minute 2 is
+        seconds 120-180) to the last whole minute that ends by ``full_until_s``, the end of full
+        concurrency. The final sample, taken after the calls have ended, takes no part.
+        None where the run had no whole minute at or after ``from_minute``, or a minute had no sample."""
+        mins = self.minutes(full_until_s)
+        last = len(mins) - 1
+        out: dict[str, Any] = {"from_minute": from_minute, "to_minute": last if last >= from_minute else None,
+                               "growth_pct_of_minute_minimum": None, "growth_pct_of_minute_mean": None}
+        if last < from_minute or not mins[from_minute] or not mins[last]:
+            return out
+        first_min, last_min = min(mins[from_minute]), min(mins[last])
+        first_mean = sum(mins[from_minute]) / len(mins[from_minute])
+        last_mean = sum(mins[last]) / len(mins[last])
+        out["growth_pct_of_minute_minimum"] = round(100.0 * (last_min - first_min) / first_min, 2)
+        out["growth_pct_of_minute_mean"] = round(100.0 * (last_mean - first_mean) / first_mean, 2)
+        return out
+
+    def report(self, full_until_s: float, sample_s: float) -> dict[str, Any]:
+        return {
+            "sample_every_s": sample_s,
+            "full_concurrency_until_s": round(full_until_s, 1),
+            "per_minute_min_mb": self.per_minute_min_mb(full_until_s),
+            "per_minute_mean_mb": self.per_minute_mean_mb(full_until_s),
+            **self.growth(full_until_s),
+            "after_calls_mb": round(self.samples[-1][1] / 2**20, 1) if self.samples else None,
+        }
 
 
 async def _sample_rss(timeline: RssTimeline, t0: float, stop: asyncio.Event, sample_s: float) -> None:
@@ -86,7 +121,7 @@ async def _slot(caller: TestCaller, slot: int, plan: list[tuple[Scenario, str, l
 
 
 async def run_load_bench(cfg: Config, calls: int, minutes: float, work_dir: Path,
-                         sample_s: float = 10.0) -> dict[str, Any]:
+                         sample_s: float = 5.0) -> dict[str, Any]:
     if cfg.conversation.tools_base_url is None:  # the demo CRM in its own process, as in production
         async with demo_backend_process(work_dir) as url:
             conv = cfg.conversation.model_copy(update={"tools_base_url": url})
@@ -138,8 +173,8 @@ async def run_load_bench(cfg: Config, calls: int, minutes: float, work_dir: Path
         "errors": errors[:20],
         "leaked_channels": left_channels,
         "leaked_bridges": left_bridges,
-        "rss_mb_per_minute": timeline.per_minute_mb(),
-        "rss_growth_pct_from_minute_2": timeline.growth_pct(120.0),
+        # Whole minutes of full concurrency only: every slot places calls until ``minutes`` are up.
+        "rss": timeline.report(60.0 * minutes, sample_s),
         "turn_latency_ms": {"p50": _p(lat, 50), "p95": _p(lat, 95), "n": len(lat),
                             "agent_cut_in": sum(1 for x in lat if x < 0)},
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),

@@ -20,11 +20,9 @@ It holds when Redis does not answer:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,6 +33,7 @@ import redis
 import redis.asyncio as aioredis
 
 from ari_agent.governance.keys import GovernanceError
+from ari_agent.governance.redis_follow import follow
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +187,7 @@ class KillSwitchWatch:
         self._targets: weakref.WeakSet[Any] = weakref.WeakSet()
         self._effective = self.on
         self._task: asyncio.Task[None] | None = None
-        self._told_down = False  # "redis unreachable" logged once per outage, not once per retry
+        self._announced = False  # "watching redis key" logged once; an outage and its end by the follow loop
         self._told_missing = False
         self.connected = asyncio.Event()
 
@@ -253,52 +252,29 @@ class KillSwitchWatch:
                 log.exception("kill-switch listener failed")
 
     async def _run(self) -> None:
-        backoff = 0.2
-        while True:
-            client: aioredis.Redis | None = None
-            try:
-                # socket_timeout: a GET on a silently dead connection fails (and we reconnect) instead of hanging.
-                client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=3.0)
-                pubsub = client.pubsub()
-                await pubsub.subscribe(self.key)
-                await self._poll(client)
-                if not self.redis_ok:
-                    log.info("kill switch: watching redis key %s (state %s)", self.key, "on" if self.on else "off")
-                self.redis_ok, backoff, self._told_down = True, 0.2, False
-                self.connected.set()
-                next_poll = time.monotonic() + self.poll_s
-                while True:
-                    wait = max(0.0, next_poll - time.monotonic())
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
-                    if message is not None and message.get("type") == "message":
-                        try:
-                            self._apply(KillSwitchState.from_json(message["data"]), "pubsub")
-                        except (ValueError, TypeError):
-                            log.warning("kill switch: ignored a malformed message on %s", self.key)
-                    if time.monotonic() >= next_poll:
-                        await self._poll(client)
-                        next_poll = time.monotonic() + self.poll_s
-            except asyncio.CancelledError:
-                raise
-            except (redis.RedisError, OSError) as exc:
-                if self.redis_ok or not self._told_down:
-                    self._told_down = True
-                    log.warning("kill switch: redis unreachable (%s); holding the last state (%s)",
-                                type(exc).__name__, "on" if self.on else "off")
-                self.redis_ok = False
-                self.connected.clear()
-                # Reconnect with backoff; meanwhile the override file is still looked at every poll_s.
-                deadline = time.monotonic() + backoff
-                while True:
-                    self._check()
-                    if time.monotonic() >= deadline:
-                        break
-                    await asyncio.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                if client is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(client.aclose(), 1.0)
+        # The shared follow loop: subscribed to the channel, the key read every poll_s as a backstop; one
+        # warning per outage, during which the override file is still looked at every poll_s.
+        await follow(self.url, self.key, self._on_message, what="kill switch", on_subscribed=self._subscribed,
+                     on_lost=self._lost, poll=self._poll, poll_s=self.poll_s, while_down=self._check,
+                     retry_s=0.2, retry_max_s=5.0, connect_timeout_s=1.0, socket_timeout_s=3.0,
+                     detail=lambda: f"holding the last state ({'on' if self.on else 'off'})", logger=log)
+
+    async def _on_message(self, raw: bytes | str) -> None:
+        try:
+            self._apply(KillSwitchState.from_json(raw), "pubsub")
+        except (ValueError, TypeError):
+            log.warning("kill switch: ignored a malformed message on %s", self.key)
+
+    async def _subscribed(self) -> None:
+        if not self._announced:
+            self._announced = True
+            log.info("kill switch: watching redis key %s (state %s)", self.key, "on" if self.on else "off")
+        self.redis_ok = True
+        self.connected.set()
+
+    def _lost(self) -> None:
+        self.redis_ok = False
+        self.connected.clear()
 
     async def _poll(self, client: aioredis.Redis) -> None:
         raw = await client.get(self.key)

@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -218,20 +219,55 @@ def leaked(left: dict[str, list[str]]) -> int:
     return sum(len(v) for v in left.values())
 
 
+@dataclass
+class Served:
+    """What :func:`served_call` set up: the agent process and its callers, each served."""
+
+    agent: AgentProcess
+    calls: list[Call]
+    cids: list[str]  # the callers' channel ids
+
+    @property
+    def cid(self) -> str:
+        return self.cids[0]
+
+
+@contextlib.asynccontextmanager
+async def served_call(agents: list[AgentProcess], ari: AriClient, wav: Path, tmp_path: Path, name: str, *,
+                      n: int = 1, settle_s: float = 1.0, clean_s: float = 10.0, **env: str) -> AsyncIterator[Served]:
+    """Start an ``ari-agent run`` (``env``: its settings), place ``n`` calls that stay on the line, wait
+    until the agent serves every one (in Stasis, one media channel each), then ``settle_s`` more (mid-call).
+    On the way out the callers hang up; when the test body passed, Asterisk must be left clean."""
+    agent = AgentProcess(tmp_path, name, **env)
+    agents.append(agent)
+    agent.start()
+    await agent.wait_ready()
+    calls = [Call(ari, wav) for _ in range(n)]
+    try:
+        cids = [await c.place() for c in calls]
+
+        async def all_served() -> bool:
+            media = [c for c in await ari.list_channels() if c["id"].endswith("-media")]
+            return len(media) == n and all([await served(ari, cid) for cid in cids])
+
+        await wait_for(all_served, 20 if n == 1 else 30, f"agent serving {n} call(s)")
+        if settle_s:
+            await asyncio.sleep(settle_s)
+        yield Served(agent, calls, cids)
+    finally:
+        for c in calls:
+            await c.hang_up()
+    chans, bridges = await wait_until_clean(ari, clean_s)
+    assert chans == [] and bridges == []
+
+
 @pytest.mark.parametrize("restart_mode", ["greet_and_listen", "voice"])
 async def test_kill9_mid_call_then_restart_sends_caller_to_queue(
         agents: list[AgentProcess], test_ari: AriClient, quiet_wav: Path, tmp_path: Path, restart_mode: str) -> None:
     """The restarted agent may be a voice agent that takes seconds to load its models: the orphan
     cleanup runs before that (``ari-agent run`` sweeps first), and again once connected."""
-    first = AgentProcess(tmp_path, "first")
-    agents.append(first)
-    first.start()
-    await first.wait_ready()
-    call = Call(test_ari, quiet_wav)
-    cid = await call.place()
-    try:
-        await wait_for(lambda: served(test_ari, cid), 20, "agent serving the call")
-        await asyncio.sleep(1.0)  # mid-call
+    async with served_call(agents, test_ari, quiet_wav, tmp_path, "first") as s:
+        first, cid = s.agent, s.cid
         first.kill9()
         await asyncio.sleep(1.0)
         before = await ours_left(test_ari)
@@ -254,24 +290,14 @@ async def test_kill9_mid_call_then_restart_sends_caller_to_queue(
               f"before cleanup: {leaked(before)}")
         assert leaked(left) == 0, left
         assert t_queue - restart < 10, f"caller reached the queue {t_queue - restart:.1f}s after the restart"
-    finally:
-        await call.hang_up()
-    chans, bridges = await wait_until_clean(test_ari, 10)
-    assert chans == [] and bridges == []
 
 
 async def test_kill9_without_restart_lease_moves_caller_to_queue(
         agents: list[AgentProcess], test_ari: AriClient, quiet_wav: Path, tmp_path: Path) -> None:
     lease_s = 6.0
-    first = AgentProcess(tmp_path, "lease", lifecycle__channel_lease_s=f"{lease_s:g}")
-    agents.append(first)
-    first.start()
-    await first.wait_ready()
-    call = Call(test_ari, quiet_wav)
-    cid = await call.place()
-    try:
-        await wait_for(lambda: served(test_ari, cid), 20, "agent serving the call")
-        await asyncio.sleep(1.0)
+    async with served_call(agents, test_ari, quiet_wav, tmp_path, "lease",
+                           lifecycle__channel_lease_s=f"{lease_s:g}") as s:
+        first, cid = s.agent, s.cid
         # The agent's lease replaced the dialplan's initial 20 s (reading TIMEOUT(absolute) gives the rest).
         remaining = float(await test_ari.get_variable(cid, "TIMEOUT(absolute)") or 0)
         assert 0 < remaining <= lease_s, remaining
@@ -292,10 +318,6 @@ async def test_kill9_without_restart_lease_moves_caller_to_queue(
         second.start()
         await second.wait_ready()
         await wait_for(lambda: _no_bridges(test_ari), 10, "bridge destroyed by the next agent")
-    finally:
-        await call.hang_up()
-    chans, bridges = await wait_until_clean(test_ari, 10)
-    assert chans == [] and bridges == []
 
 
 async def _no_bridges(ari: AriClient) -> bool:
@@ -305,14 +327,12 @@ async def _no_bridges(ari: AriClient) -> bool:
 async def test_sigterm_drains_then_exits_zero(
         agents: list[AgentProcess], test_ari: AriClient, quiet_wav: Path, tmp_path: Path) -> None:
     deadline_s = 4.0
-    agent = AgentProcess(tmp_path, "drain", lifecycle__drain_deadline_s=f"{deadline_s:g}")
-    agents.append(agent)
-    agent.start()
-    await agent.wait_ready()
-    call, late = Call(test_ari, quiet_wav), Call(test_ari, quiet_wav)
-    cid = await call.place()
-    try:
-        await wait_for(lambda: served(test_ari, cid), 20, "agent serving the call")
+    late = Call(test_ari, quiet_wav)  # a second caller, placed while the agent drains
+    async with contextlib.AsyncExitStack() as stack:
+        s = await stack.enter_async_context(served_call(agents, test_ari, quiet_wav, tmp_path, "drain", settle_s=0,
+                                                        lifecycle__drain_deadline_s=f"{deadline_s:g}"))
+        stack.push_async_callback(late.hang_up)
+        agent, cid = s.agent, s.cid
         assert agent.proc is not None
         agent.proc.send_signal(signal.SIGTERM)
         sigterm = time.monotonic()
@@ -340,28 +360,13 @@ async def test_sigterm_drains_then_exits_zero(
               f"left: {left}")
         assert rc == 0, agent.tail()
         assert left["media_channels"] == [] and left["bridges"] == [] and left["stasis_callers"] == [], left
-    finally:
-        await call.hang_up()
-        await late.hang_up()
-    chans, bridges = await wait_until_clean(test_ari, 10)
-    assert chans == [] and bridges == []
 
 
 async def test_kill9_with_several_calls_restart_sends_every_caller_to_queue(
         agents: list[AgentProcess], test_ari: AriClient, quiet_wav: Path, tmp_path: Path) -> None:
     n = 5
-    first = AgentProcess(tmp_path, "several")
-    agents.append(first)
-    first.start()
-    await first.wait_ready()
-    calls = [Call(test_ari, quiet_wav) for _ in range(n)]
-    cids = [await c.place() for c in calls]
-    try:
-        async def all_served() -> bool:
-            media = [c for c in await test_ari.list_channels() if c["id"].endswith("-media")]
-            return len(media) == n
-
-        await wait_for(all_served, 30, f"agent serving {n} calls")
+    async with served_call(agents, test_ari, quiet_wav, tmp_path, "several", n=n, settle_s=0, clean_s=15) as s:
+        first, cids = s.agent, s.cids
         first.kill9()
         second = AgentProcess(tmp_path, "several-2")
         agents.append(second)
@@ -377,11 +382,6 @@ async def test_kill9_with_several_calls_restart_sends_every_caller_to_queue(
         print(f"\nkill -9 with {n} calls + restart: all in queue {t_all - second.started_at:.2f}s after the restart; "
               f"reasons {sorted(reasons)}; leaked {leaked(left)}")
         assert reasons == {"agent_restart"} and leaked(left) == 0, (reasons, left)
-    finally:
-        for c in calls:
-            await c.hang_up()
-    chans, bridges = await wait_until_clean(test_ari, 15)
-    assert chans == [] and bridges == []
 
 
 async def test_media_channel_lost_mid_call_hands_the_caller_to_a_person(
@@ -390,15 +390,8 @@ async def test_media_channel_lost_mid_call_hands_the_caller_to_a_person(
     media socket would): the caller is still on the line, cannot be served, and goes to the queue at once
     instead of sitting with a conversation that talks to nothing."""
     records_url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
-    agent = AgentProcess(tmp_path, "media-lost", records__url=records_url)
-    agents.append(agent)
-    agent.start()
-    await agent.wait_ready()
-    call = Call(test_ari, quiet_wav)
-    cid = await call.place()
-    try:
-        await wait_for(lambda: served(test_ari, cid), 20, "agent serving the call")
-        await asyncio.sleep(1.0)
+    async with served_call(agents, test_ari, quiet_wav, tmp_path, "media-lost", records__url=records_url) as s:
+        cid = s.cid
         media = [c["id"] for c in await test_ari.list_channels() if c["id"].endswith("-media")]
         assert len(media) == 1, media
         await test_ari.hangup(media[0])
@@ -413,10 +406,6 @@ async def test_media_channel_lost_mid_call_hands_the_caller_to_a_person(
         left = await ours_left(test_ari)
         print(f"\nmedia channel lost: caller in queue {t_queue - lost:.2f}s later; left: {left}")
         assert leaked(left) == 0, left
-    finally:
-        await call.hang_up()
-    chans, bridges = await wait_until_clean(test_ari, 10)
-    assert chans == [] and bridges == []
 
 
 async def _human_leg_stored(url: str) -> bool:

@@ -98,7 +98,7 @@ def test_agent_pod_drains_within_its_grace_period_and_probes_health(tmp_path: Pa
 
 def test_configmaps_hold_a_valid_config_and_intent_map(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path)
-    cm = by_kind("ConfigMap", "ari-agent-intent-map-v1")
+    cm = by_kind("ConfigMap", "ari-agent-intent-map-v2")
     pod = by_kind("Deployment", "ari-agent")["spec"]["template"]["spec"]
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -108,6 +108,11 @@ def test_configmaps_hold_a_valid_config_and_intent_map(tmp_path: Path) -> None:
     path = tmp_path / key
     path.write_text(cm["data"][key])
     assert load_intent_map(path).intents
+    # The bundled demo map as it is now (a change to it is a new -vN ConfigMap), and the worker mounts the same one.
+    assert cm["data"][key] == (REPO / "ari_agent" / "data" / "demo-intent-map.yaml").read_text(), \
+        "deploy/kubernetes/intent-map.yaml is a stale copy of ari_agent/data/demo-intent-map.yaml: ship the next -vN"
+    worker = by_kind("Deployment", "ari-agent-worker")["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in worker["volumes"]}["intent-map"]["configMap"]["name"] == cm["metadata"]["name"]
 
 
 def compose_schema() -> dict[str, Any]:
