@@ -86,6 +86,10 @@ class ConversationConfig(Section):
     tools_base_url: str | None = None
     ack_text: str = "One moment while I check that."
     tool_timeout_s: float = Field(8.0, gt=0)
+    # The map's business and queue hours, judged on this host's local clock. False: they never close (the
+    # clock is not consulted), as in text-mode evaluation: audio evaluation runs and the integration tests
+    # set it, so their outcomes do not depend on the time of day they run at.
+    business_hours: bool = True
 
 
 class PiperSettings(Section):
@@ -192,7 +196,9 @@ class WhisperSettings(Section):
 
 
 class SttConfig(Section):
-    engine: Literal["pocketsphinx", "whisper"] = "pocketsphinx"
+    # "both": whisper on every turn, and pocketsphinx's grammar too on turns answered with a number, code,
+    # date or time; a value the two disagree on is read back before it is used (call/paired_recognition.py).
+    engine: Literal["pocketsphinx", "whisper", "both"] = "pocketsphinx"
     pocketsphinx: PocketsphinxSettings = PocketsphinxSettings()
     whisper: WhisperSettings = WhisperSettings()
 
@@ -239,7 +245,8 @@ class AmiConfig(Section):
     connect_timeout_s: float = Field(3.0, gt=0)
     action_timeout_s: float = Field(2.0, gt=0)
     reconnect_initial_s: float = Field(0.25, gt=0)
-    reconnect_max_s: float = Field(5.0, gt=0)
+    # 1 s: the first handoff queue check after an Asterisk restart waits for the reconnect (handoff.py)
+    reconnect_max_s: float = Field(1.0, gt=0)
     ping_interval_s: float = Field(10.0, gt=0)  # a connection that stops answering pings is reopened
 
 
@@ -386,6 +393,9 @@ class StorageConfig(Section):
     encryption_key_file: Path | None = None
     encryption_keys: SecretStr | None = None  # the same lines, ";"-separated (env ARI_AGENT__STORAGE__ENCRYPTION_KEYS)
     call_logs_dir: Path = DEFAULT_STATE_DIR / "call-logs"
+    # Each call's event log kept as <call_logs_dir>/<call id>/events.jsonl(.enc): redacted before it is
+    # written, mode 0600, sealed with encrypt_at_rest, deleted after retention_days (governance/call_logs.py).
+    store_call_logs: bool = True
     retention_days: float | None = Field(30.0, gt=0)  # recordings and call logs older than this are deleted
 
 

@@ -24,6 +24,10 @@ class Utterance:
     text: str
     confidence: float = 1.0
     is_final: bool = True
+    unsure: bool = False  # the recognisers disagreed on the value in it: read it back before using it
+    # How much louder than the caller's median of their earlier turns (dB; the call layer measures it,
+    # media/loudness.py). None: not measured (text, too short) or too few earlier turns to compare with.
+    raised_db: float | None = None
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,13 @@ async def build_voice_services(cfg: Config) -> VoiceServices:
     tools = ToolRunner(intent_map.tools_config, base_url=cfg.conversation.tools_base_url, redis_url=cfg.redis.url,
                        spool_path=cfg.redis.spool_path)
     settings = VoiceLoopSettings(ack_text=cfg.conversation.ack_text, tool_timeout_s=cfg.conversation.tool_timeout_s,
-                                 stt=cfg.stt)
+                                 stt=cfg.stt, business_hours=cfg.conversation.business_hours)
     whisper_pool = None
-    if cfg.stt.engine == "whisper":
+    if cfg.stt.engine in ("whisper", "both"):
         from ari_agent.speech.whisper_stt import create_whisper_pool
 
         # Validates the model file and starts the worker processes (a bad model is refused here).
-        whisper_pool = await asyncio.to_thread(create_whisper_pool, cfg.stt)
+        whisper_pool = await asyncio.to_thread(create_whisper_pool, cfg.stt, cfg.models.dir)
     prompts = await asyncio.to_thread(prompt_cache, cfg)
     services = VoiceServices(intent_map, classifier, tools, prompts, settings, whisper_pool, governance=governance,
                              throttle=throttle_from_config(cfg))

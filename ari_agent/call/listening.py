@@ -18,6 +18,7 @@ from ari_agent.call.recognition import RecognizerFeed
 from ari_agent.call.timing import TurnTiming
 from ari_agent.media.endpointer import Endpointer, EndpointEvent, NoInput, SpeechEnd, SpeechStart
 from ari_agent.media.jitter import AudioFrame
+from ari_agent.media.loudness import LevelBaseline, utterance_level_db
 from ari_agent.media.pcm import FRAME_MS, SAMPLES_PER_FRAME, Pcm
 from ari_agent.seam import Event, Expectation, Timeout, Utterance
 from ari_agent.speech.recognizer import Transcript
@@ -43,6 +44,7 @@ class Listener:
         self.expect = Expectation()  # what the current (or last) Listen expects
         self.upcoming = Expectation()  # what the Listen after the prompt now playing will expect
         self.transcripts: list[Transcript] = []
+        self.loudness = LevelBaseline()  # the caller's level per turn, against their own median (raised voice)
         self._frames: asyncio.Queue[Pcm] = asyncio.Queue()
         self._events: asyncio.Queue[EndpointEvent] = asyncio.Queue()
 
@@ -77,10 +79,14 @@ class Listener:
                 timing.text = transcript.text
                 timings.append(timing)
                 self.transcripts.append(transcript)
+                # once per utterance, from the audio the endpointer kept (not per frame); echo-suppressed
+                # barge-ins count like any other turn
+                raised = self.loudness.observe(utterance_level_db(ev.audio)) if transcript.text.strip() else None
                 self.call_log.add("heard", text=transcript.text, confidence=round(transcript.confidence, 2),
                                   stt_ms=round(transcript.latency_ms), error=transcript.error,
-                                  speculative=transcript.speculative)
-                return Utterance(transcript.text, transcript.confidence)
+                                  speculative=transcript.speculative, unsure=transcript.unsure,
+                                  **({"raised_db": raised} if raised is not None else {}))
+                return Utterance(transcript.text, transcript.confidence, unsure=transcript.unsure, raised_db=raised)
 
     # ------------------------------------------------------------------ the media clock
     async def run(self) -> None:

@@ -21,7 +21,13 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ari_agent.call.forced_handoff import engine_of, max_duration_handoff
+from ari_agent.call.forced_handoff import (
+    engine_of,
+    forced_prompt,
+    handoff_not_done,
+    max_duration_handoff,
+    say_before_handoff,
+)
 from ari_agent.call.memory import MemoryReleaser
 from ari_agent.call.orphans import CleanupPlan, stasis_app_of
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
@@ -189,7 +195,7 @@ class CallManager:
             self.outcomes.append(task.result())
         if self.keep_sessions:
             self.ended.append(session)
-        if self.memory.due():
+        if self.memory.try_start():
             self._spawn(asyncio.to_thread(self.memory.release), "release-memory")
 
     def _spawn_cleanup(self, channel_id: str) -> None:
@@ -223,10 +229,14 @@ class CallManager:
         if session.caller_gone.is_set() or session.outcome.ended_by != "unknown" or \
                 session.call_id not in self.sessions:
             return
-        queue, context = max_duration_handoff(engine_of(session.conversation), self.cfg.agent.handoff_extension)
+        engine = engine_of(session.conversation)
+        queue, context = max_duration_handoff(engine, self.cfg.agent.handoff_extension)
         log.warning("call %s: maximum duration (%.0fs) reached: handing off to %s", session.call_id,
                     self.cfg.agent.max_call_s, queue)
-        await session.handoff(queue, "max_duration", context)
+        await say_before_handoff(session, forced_prompt(engine, "max_duration"))  # never holds it up
+        if not await session.handoff(queue, "max_duration", context,
+                                     announce=lambda said: say_before_handoff(session, said)):
+            handoff_not_done(session)
 
     # ------------------------------------------------------------------ dead man's switch
     async def _claim(self, channel_id: str, call_id: str) -> None:

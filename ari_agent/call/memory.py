@@ -42,8 +42,9 @@ class MemoryReleaser:
         self._last = float("-inf")
         self.runs = 0
 
-    def due(self) -> bool:
-        """Whether a release should run now (and, if so, it is counted as started)."""
+    def try_start(self) -> bool:
+        """Start a release if one is due: True (and the interval restarts now) when the caller should run
+        :meth:`release`, False when it is too soon after the last one or there is nothing to run."""
         now = time.monotonic()
         if self._trim is None or now - self._last < self.min_interval_s:
             return False

@@ -79,6 +79,13 @@ class Playback:
         self.set_playing = set_playing  # the endpointer's echo-aware mode
         self.call_log = call_log
         self.barge_ins: list[str] = []
+        self.held = False  # the line is no longer the conversation's (a forced handoff is being announced)
+
+    def hold(self) -> None:
+        """Stop what is playing and say nothing more from the conversation (a supervisor's takeover or the
+        maximum duration: the call layer speaks its own line, then the caller is transferred)."""
+        self.held = True
+        self.out.stop_playback()
 
     async def say(self, say: Say, turn: TurnTiming | None = None) -> str | None:
         """Speak ``say``; None when it played out (or the caller hung up), else the text heard before
@@ -87,7 +94,11 @@ class Playback:
         self.set_playing(True)
         try:
             for sentence in split_sentences(say.text):
+                if self.held:
+                    return None
                 pcm = await asyncio.to_thread(self.synthesize, sentence)
+                if self.held:
+                    return None
                 started = self.out.play(pcm)
                 if turn is not None and turn.tts_first_audio is None:
                     turn.tts_first_audio = time.monotonic()

@@ -20,7 +20,7 @@ import numpy as np
 
 from ari_agent.media.pcm import Pcm
 from ari_agent.seam import Expectation
-from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
+from ari_agent.speech.recognizer import SettlingRecognizer, SpeculativeRecognizer, SpeechRecognizer, Transcript
 from ari_agent.speech.turn_completion import TurnCompletion
 
 BATCH_FRAMES = 5  # 100 ms of audio per feed
@@ -102,7 +102,9 @@ class RecognizerFeed:
             if transcript.ok:  # a failed early decode: the turn is decoded again below
                 async with self._lock:
                     rec = self.recognizer
-                    if isinstance(rec, SpeculativeRecognizer):
+                    if isinstance(rec, SettlingRecognizer):
+                        transcript = await asyncio.to_thread(rec.settle, transcript)
+                    elif isinstance(rec, SpeculativeRecognizer):
                         await asyncio.to_thread(rec.discard)
                     self._buffer = []
                     self._active = False

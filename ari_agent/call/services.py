@@ -12,7 +12,7 @@ from ari_agent.conversation.throttle import Throttle
 from ari_agent.governance.runtime import Governance
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.endpointer import EndpointerConfig
-from ari_agent.speech.recognizer import SpeechRecognizer
+from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer
 from ari_agent.speech.stt import SttConfig, create_recognizer
 from ari_agent.speech.tts import PromptCache, split_sentences
 
@@ -27,6 +27,7 @@ class VoiceLoopSettings:
     dtmf_interdigit_s: float = 2.0
     endpointer: EndpointerConfig = field(default_factory=lambda: EndpointerConfig(echo_min_speech_ms=140))
     stt: SttConfig = field(default_factory=SttConfig)
+    business_hours: bool = True  # the map's hours judged on the local clock (False: always open)
 
 
 class VoiceServices:
@@ -43,8 +44,17 @@ class VoiceServices:
         self.throttle = throttle  # limits across calls (call/throttling.py; None: off, as in unit tests)
 
     def recognizer(self) -> SpeechRecognizer:
-        """A recogniser for one call (pocketsphinx: its own decoder; whisper: the shared pool)."""
-        return create_recognizer(self.settings.stt, whisper_pool=self.whisper_pool)
+        """A recogniser for one call (pocketsphinx: its own decoder; whisper: the shared pool; both: the two,
+        paired on turns answered with a value)."""
+        stt = self.settings.stt
+        if stt.engine != "both":
+            return create_recognizer(stt, whisper_pool=self.whisper_pool)
+        from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader
+
+        whisper = create_recognizer(stt.model_copy(update={"engine": "whisper"}), whisper_pool=self.whisper_pool)
+        grammar = create_recognizer(stt.model_copy(update={"engine": "pocketsphinx"}))
+        assert isinstance(whisper, SpeculativeRecognizer)
+        return PairedRecognizer(whisper, grammar, SlotReader(self.intent_map))
 
     async def aclose(self) -> None:
         await self.tools.aclose()

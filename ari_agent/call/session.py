@@ -15,13 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from ari_agent.call.awaiting import first_of
+from ari_agent.call.awaiting import first_of, stop_tasks
+from ari_agent.call.awaiting import stop_task as stop_task  # its old home: still importable from here
+from ari_agent.call.call_log import CallLog
 from ari_agent.call.handoff import Announce, Render, handoff_desk
 from ari_agent.call.media_path import MediaPath, media_endpoint
 from ari_agent.call.recorder import CallRecorder
 from ari_agent.config import Config
+from ari_agent.errors import AriAgentError
 from ari_agent.governance.at_rest import recording_seal
 from ari_agent.log import CALL_ID
 from ari_agent.media.jitter import AudioFrame
@@ -56,6 +59,7 @@ class CallOutcome:
     handoff_queue: str | None = None
     handoff_reason: str | None = None
     recording: Path | None = None
+    call_log: Path | None = None  # the stored event log (storage.store_call_logs)
     rtp: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
 
@@ -207,12 +211,20 @@ class CallSession:
                                         return_when=asyncio.FIRST_COMPLETED)
             if conv in done:
                 conv.result()  # re-raise a conversation failure
+                self._conversation_ended()
         finally:
-            for t in (conv, gone, lost):
-                await stop_task(t)
+            await stop_tasks((conv, gone, lost))
         if lost in done and conv not in done and not self.caller_gone.is_set():
             self.outcome.ended_by = "error"
             await self._handoff_on_failure("media_lost")
+
+    def _conversation_ended(self) -> None:
+        """The conversation returned with the caller still on the line (it said goodbye: ``Hangup``, or
+        had nothing more to do): the agent ends this call. Recorded now, so that the caller's hang-up
+        arriving during the teardown that follows (while the media path closes) cannot leave it
+        "unknown" or make it "caller"."""
+        if self.outcome.ended_by == "unknown" and not self.caller_gone.is_set():
+            self.outcome.ended_by = "agent"
 
     async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
                       announce: Announce | None = None, render: Render | None = None) -> bool:
@@ -257,17 +269,12 @@ class CallSession:
         with contextlib.suppress(OSError):
             path = self.cfg.agent.recordings_dir / self.call_id / "received.wav"
             self.outcome.recording = await asyncio.to_thread(self.recorder.write, path)
+        events = getattr(self.conversation, "events", None)
+        if isinstance(events, CallLog) and events.call_id == self.call_id:
+            try:  # redacted, sealed with storage.encrypt_at_rest (governance/call_logs.py)
+                self.outcome.call_log = await asyncio.to_thread(events.store, self.cfg)
+            except (OSError, AriAgentError) as exc:
+                log.warning("call %s: call log not stored: %s", self.call_id, exc)
         log.info("call %s: ended by %s after %.1fs rtp=%s", self.call_id, self.outcome.ended_by,
                  self.outcome.duration_s, self.outcome.rtp)
 
-
-async def stop_task(task: asyncio.Future[Any], retry_s: float = 0.5) -> None:
-    """Cancel ``task`` and wait until it has stopped. The cancel is repeated every ``retry_s``: on Python
-    3.11 ``asyncio.wait_for`` can lose a cancellation that lands as its inner wait completes, and a
-    conversation that missed one would go on talking to a call that has ended."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=retry_s)
-    if not task.cancelled():
-        with contextlib.suppress(Exception):
-            task.result()

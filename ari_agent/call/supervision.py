@@ -17,7 +17,13 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from ari_agent.call.forced_handoff import engine_of, forced_context
+from ari_agent.call.forced_handoff import (
+    engine_of,
+    forced_context,
+    forced_prompt,
+    handoff_not_done,
+    say_before_handoff,
+)
 from ari_agent.call.live_calls import LiveCall, LiveCallBoard, agent_name, follow_channel, live_card
 from ari_agent.call.takeover import (
     BY_VARIABLE,
@@ -140,9 +146,13 @@ class Supervision:
                 await self.ari.set_variable(call.caller.id, BY_VARIABLE, req.by)
                 if req.interface:
                     await self.ari.set_variable(call.caller.id, INTERFACE_VARIABLE, req.interface)
+                # a short line first (prompts.takeover); never holds the transfer up (forced_handoff.py)
+                await say_before_handoff(call, forced_prompt(engine_of(call.conversation), "takeover"))
                 ok = await call.handoff(req.target, TAKEOVER_REASON, context)
             except (AriError, AriUnreachable) as exc:
                 log.error("call %s: takeover failed: %s", req.call_id, exc)
+            if not ok:
+                handoff_not_done(call)
             where = req.interface or req.queue
             result = TakeoverResult(req.request_id, req.call_id, ok,
                                     f"handed to {where}" if ok else f"could not hand the call to {where}")

@@ -24,9 +24,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
+
 from ari_agent.call.actions import ActionInterpreter, action_record
 from ari_agent.call.answers import ConversationAnswers
-from ari_agent.call.awaiting import first_of
+from ari_agent.call.awaiting import first_of, stop_task
 from ari_agent.call.call_log import CallLog
 from ari_agent.call.dtmf import collect_dtmf
 from ari_agent.call.listening import Listener
@@ -41,6 +43,7 @@ from ari_agent.media.jitter import AudioFrame
 from ari_agent.media.pcm import Pcm
 from ari_agent.seam import Action, BargeIn, CallStarted, CallTool, Event, Hangup, Listen, Say, Transfer
 from ari_agent.speech.recognizer import Transcript
+from ari_agent.speech.tts import split_sentences
 from ari_agent.speech.turn_completion import TurnCompletion
 from ari_agent.telephony.events import Channel
 
@@ -80,12 +83,16 @@ class VoiceConversation:
         self.transcripts: list[Transcript] = []
         self.barge_ins: list[str] = []
         self.events = CallLog("", time.monotonic())
+        self.handing_off = False  # the call layer is announcing a handoff it decided (announce_handoff)
+        self._handoff_failed = asyncio.Event()
 
     async def run(self, call: CallLine) -> None:
         self.call = call
         self.events = CallLog(call.call_id, call.started_at)
+        self.events.mark_sensitive(self.s.intent_map)  # identity answers are never stored (CallLog.store)
         self.engine = ConversationEngine(self.s.intent_map, self.s.classifier, call_id=call.call_id,
-                                         throttle=self.s.throttle, now=datetime.now())
+                                         throttle=self.s.throttle,
+                                         now=datetime.now() if self.s.settings.business_hours else None)
         gov = self.s.governance
         if gov is not None and gov.kill_switch is not None:
             gov.kill_switch.attach(self.engine)  # on: a new call goes to the queue; flipped: at the next turn
@@ -94,7 +101,8 @@ class VoiceConversation:
         endpointer = Endpointer(self.settings.endpointer, partial_text=lambda: feed.partial)
         stt = self.settings.stt
         self.listener = Listener(endpointer, feed, rules, self.events,
-                                 speculate_after_ms=stt.whisper.speculate_after_ms if stt.engine == "whisper" else 0)
+                                 speculate_after_ms=stt.whisper.speculate_after_ms
+                                 if stt.engine in ("whisper", "both") else 0)
         self.transcripts = self.listener.transcripts
         self.playback = Playback(call.endpoint, self.s.prompts.sentence, caller_gone=call.caller_gone,
                                  barge_in=self.listener.barge_in, set_playing=endpointer.set_playing,
@@ -109,11 +117,11 @@ class VoiceConversation:
             interpreter = ActionInterpreter(self._decide, self, observe=self._observe)
             await interpreter.feed(CallStarted(caller_id=call.caller.caller_number, dnid=call.caller.dialplan_exten))
         finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
+            failed = await stop_task(listening)  # repeated cancels: a lost one must not leave it listening
             with contextlib.suppress(Exception):
                 await feed.close()
+            if failed is not None:  # the listener broke: a failure of the conversation (as before)
+                raise failed
 
     async def _decide(self, event: Event) -> list[Action]:
         # Classification costs 5-20 ms of numpy that releases the GIL: keep it off the event loop.
@@ -124,6 +132,8 @@ class VoiceConversation:
         return actions
 
     def _observe(self, action: Action) -> None:
+        if self.handing_off:  # not carried out (announce_handoff): kept out of the log and the transcript
+            return
         self.events.add(**action_record(action))
 
     async def _speak(self, say: Say) -> str | None:
@@ -152,6 +162,9 @@ class VoiceConversation:
         return await self.tools.call(action, self.timings.latest())
 
     async def transfer(self, action: Transfer) -> None:
+        if self.handing_off:  # a supervisor's takeover or the maximum duration is moving the caller already
+            log.info("call %s: %s transfer dropped: a forced handoff is under way", self.call.call_id, action.reason)
+            return
         await self.playback.wait_playout()
         ok = await self.call.handoff(action.queue, action.reason, dict(action.context), announce=self._announce,
                                      render=lambda text: asyncio.to_thread(self.s.prompts.sentence, text))
@@ -165,6 +178,49 @@ class VoiceConversation:
         await self.playback.say(say)
         await self.playback.wait_playout()
 
+    async def announce_handoff(self, text: str, *, synth_limit_s: float = 3.0, margin_s: float = 0.75) -> bool:
+        """Say ``text`` before a handoff the conversation did not decide (call/forced_handoff.py): what the
+        conversation was saying stops, and it says nothing more on this line. True once it has played
+        out; False (at once) when it cannot be said: no line yet, the caller gone, TTS failing or slower
+        than ``synth_limit_s``, or the audio not draining within its length plus ``margin_s``."""
+        playback = getattr(self, "playback", None)
+        if playback is None or self.call.caller_gone.is_set():
+            return False
+        self.handing_off = True
+        self._handoff_failed.clear()
+        playback.hold()
+        self.events.add(**action_record(Say(text, interruptible=False)))
+        try:
+            pcm = await asyncio.wait_for(asyncio.to_thread(self._render_all, text), synth_limit_s)
+        except Exception as exc:  # TimeoutError included: a TTS failure must not keep the caller waiting
+            log.warning("call %s: handoff announcement not rendered (%s): transferring without it",
+                        self.call.call_id, type(exc).__name__)
+            return False
+        self.call.endpoint.play(pcm)
+        try:
+            played: bool = await asyncio.wait_for(playback.wait_playout(), pcm.size / 8000 + margin_s)
+        except TimeoutError:
+            self.call.endpoint.stop_playback()
+            log.warning("call %s: handoff announcement did not play out: transferring", self.call.call_id)
+            played = False
+        self.events.add("handoff_announced", played=played, ms=pcm.size // 8)
+        return played
+
+    def handoff_failed(self) -> None:
+        """The forced handoff did not happen (ARI refused it): the line is the conversation's again."""
+        self.handing_off = False
+        if getattr(self, "playback", None) is not None:
+            self.playback.held = False
+        self._handoff_failed.set()
+
+    def _render_all(self, text: str) -> Pcm:
+        parts = [self.s.prompts.sentence(s) for s in split_sentences(text)]
+        return np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, dtype=np.int16)
+
     async def hangup(self, action: Hangup) -> None:
+        if self.handing_off:  # the caller is being transferred: ending the call now would cut them off
+            await first_of(gone=self.call.caller_gone.wait(), failed=self._handoff_failed.wait())
+            if self.call.caller_gone.is_set():
+                return
         await self.playback.wait_playout()
         log.info("call %s: agent hangs up (%s)", self.call.call_id, action.reason)

@@ -7,6 +7,8 @@
 - ``storage keygen --id ID``: a new AES-256 key line for ``storage.encryption_key_file``.
 - ``storage decrypt FILE.enc --call-id ID [-o OUT]``: open a sealed recording or call log.
 - ``storage rekey``: re-seal every blob under the retention roots with the newest key (rotation).
+- ``storage show-log CALL_ID [--file F]``: a call's stored event log (redacted when it was written,
+  decrypted here), one JSON object per line.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def register(sub: Any) -> None:
     dec.add_argument("--call-id", help="the call the file belongs to (default: its directory's name)")
     dec.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
     dec.set_defaults(func=_decrypt)
+    show = ssub.add_parser("show-log", help="print a call's stored event log (decrypting it)")
+    show.add_argument("call_id", metavar="CALL_ID", help="the call id (its directory under storage.call_logs_dir)")
+    show.add_argument("--file", type=Path, help="a stored log file elsewhere (default: found by the call id)")
+    show.set_defaults(func=_show_log)
     rekey = ssub.add_parser("rekey", help="re-seal every sealed file under the retention roots with the newest key")
     rekey.set_defaults(func=_rekey)
 
@@ -121,6 +127,16 @@ def _decrypt(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
     else:
         args.output.write_bytes(data)
+    return 0
+
+
+def _show_log(args: argparse.Namespace) -> int:
+    from ari_agent.governance.call_logs import find_call_log, read_call_log, storage_sealer
+
+    cfg = _config(args)
+    path = args.file if args.file is not None else find_call_log(cfg, args.call_id)
+    for entry in read_call_log(path, storage_sealer(cfg), args.call_id):
+        print(json.dumps(entry, ensure_ascii=False))
     return 0
 
 

@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
     expect = expectation(args.expect, args.digits, phrases)
     pool = None
-    if cfg.stt.engine == "whisper":
+    if cfg.stt.engine in ("whisper", "both"):
         from ari_agent.speech.whisper_stt import create_whisper_pool
 
-        pool = create_whisper_pool(cfg.stt)
+        pool = create_whisper_pool(cfg.stt, cfg.models.dir)
     try:
         recognizer = create_recognizer(cfg.stt, whisper_pool=pool)
         try:

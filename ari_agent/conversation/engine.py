@@ -54,9 +54,10 @@ from ari_agent.conversation.commands import (
     is_correction,
     slot_named,
 )
-from ari_agent.conversation.escalation import divert_if_closed, open_at, resolve
+from ari_agent.conversation.escalation import divert_if_closed, menu_choice, menu_phrases, open_at, resolve
 from ari_agent.conversation.frustration import FrustrationTracker
 from ari_agent.conversation.intent_map import (
+    OFFER_DESTINATIONS,
     VERIFICATION_RANK,
     Condition,
     IntentDefinition,
@@ -94,10 +95,11 @@ from ari_agent.seam import (
 )
 
 IdempotencyKeyFn = Callable[[str, str, Mapping[str, Any]], str]
-QuestionKind = Literal["open", "anything_else", "slot", "identity", "confirm", "read_back", "none"]
+QuestionKind = Literal["open", "anything_else", "slot", "identity", "confirm", "read_back", "closed_menu", "none"]
 # Answers read back when the recogniser was unsure of them: a digit or letter misheard is a wrong order or
 # account, where a misheard word in a request only costs a clarification.
 _READ_BACK_TYPES = frozenset({"digits", "letters"})
+_UNSURE_READ_BACK_TYPES = frozenset({"digits", "number", "letters", "date", "time"})
 # Errors of a verification tool that mean "no such person / details wrong", not "system down".
 _VERIFY_SOFT_ERRORS = frozenset({"not_found", "rejected"})
 # How sure the classifier must be before an answer to a question is taken as a new request instead.
@@ -220,6 +222,8 @@ class ConversationEngine:
         self.silences = 0
         self.no_matches = 0
         self.frustration = FrustrationTracker(intent_map.spec.frustration)
+        # A closed queue's menu (escalation.py): why the call was being handed off, and the options offered.
+        self.closed_menu: tuple[Condition, str, tuple[str, ...]] | None = None
         self.turns = 0
         self.tool_seq = 0
         self.notes: list[str] = []
@@ -298,12 +302,15 @@ class ConversationEngine:
         if self.turns > self.spec.limits.max_turns:
             return self._transfer("max_turns")
         text = event.text.strip()
+        if self.question.kind == "closed_menu":
+            heard = text if event.confidence >= self.spec.limits.min_confidence else ""
+            return self._on_closed_menu(heard)
         if not text or event.confidence < self.spec.limits.min_confidence:
             return self._not_understood()
         excluded = self._exclusion(text)
         if excluded:
             return self._transfer("exclusion", detail=f"caller said '{excluded}'")
-        fed_up = self.frustration.heard(text)  # conversation/frustration.py
+        fed_up = self.frustration.heard(text, raised_db=event.raised_db)  # conversation/frustration.py
         if fed_up:
             return self._transfer("frustration", detail=fed_up)
         command = detect_command(text)
@@ -335,11 +342,11 @@ class ConversationEngine:
         if kind in ("open", "anything_else", "none"):
             return self._on_request(text)
         if kind in ("slot", "identity"):
-            return self._on_slot_answer(text, event.confidence)
+            return self._on_slot_answer(text, event.confidence, unsure=event.unsure)
         if kind == "confirm":
             return self._on_confirm_answer(text)
         if kind == "read_back":
-            return self._on_read_back_answer(text, event.confidence)
+            return self._on_read_back_answer(text, event.confidence, unsure=event.unsure)
         return []
 
     def _on_dtmf(self, event: Dtmf) -> list[Action]:
@@ -368,6 +375,14 @@ class ConversationEngine:
             if event.digits[:1] in ("1", "2"):
                 return self._on_read_back_answer("yes" if event.digits[:1] == "1" else "no", 1.0)
             return self._not_understood()
+        if q.kind == "closed_menu" and self.closed_menu is not None:
+            options = self.closed_menu[2]
+            key = event.digits[:1]
+            if key.isdigit() and 1 <= int(key) <= len(options):
+                return self._closed_menu_transfer(options[int(key) - 1], "pressed " + key)
+            if key == "0":  # a person: the queue offered, if there is one
+                return self._closed_menu_transfer(self._menu_person(options), "pressed 0")
+            return self._on_closed_menu("")
         if event.digits.startswith("0"):
             return self._transfer("caller_request", detail="pressed 0")
         return self._not_understood()
@@ -415,6 +430,9 @@ class ConversationEngine:
             return []  # waiting on a tool, not on the caller
         self.silences += 1
         self.question_unheard = False
+        if self.question.kind == "closed_menu" and self.closed_menu is not None \
+                and self.silences > self.spec.limits.silence:
+            return self._closed_menu_transfer(self.closed_menu[2][0], "no answer: the first option")
         if self.silences > self.spec.limits.silence:
             return self._transfer("silence")
         return self._ask(self.question, [self.spec.prompts.silence], count=False)
@@ -726,7 +744,7 @@ class ConversationEngine:
                             timeout_s=self._slot_timeout(slot))
         return self._ask(question, said)
 
-    def _on_slot_answer(self, text: str, confidence: float = 1.0) -> list[Action]:
+    def _on_slot_answer(self, text: str, confidence: float = 1.0, *, unsure: bool = False) -> list[Action]:
         q = self.question
         assert q.slot is not None
         answer, also = self._split_second_request(text)
@@ -742,9 +760,16 @@ class ConversationEngine:
             return self._retry("slot_unfilled")
         if q.kind == "slot" and self.task is not None and q.slot.type in _TOGETHER:
             self._fill_in_passing(self.task, text, skip=q.slot.name)
-        if q.slot.type in _READ_BACK_TYPES and confidence < self.spec.limits.read_back_below:
+        if self._unsure_of(q.slot, confidence, unsure):
             return self._ask_read_back(q, value)
         return self._store(q, value)
+
+    def _unsure_of(self, slot: SlotSpec, confidence: float, unsure: bool) -> bool:
+        """A value heard unsure is read back first: a number or code below the map's ``read_back_below``,
+        and any number, code, date or time the recognisers disagreed on (``Utterance.unsure``)."""
+        if unsure and slot.type in _UNSURE_READ_BACK_TYPES:
+            return True
+        return slot.type in _READ_BACK_TYPES and confidence < self.spec.limits.read_back_below
 
     def _ask_read_back(self, asked: Question, value: SlotValue) -> list[Action]:
         """ "I have 1 2 3 4. Is that right?": the recogniser was unsure of a number or code."""
@@ -756,7 +781,7 @@ class ConversationEngine:
                             timeout_s=self.spec.limits.silence_timeout_s)
         return self._ask(question, [], count=False)
 
-    def _on_read_back_answer(self, text: str, confidence: float) -> list[Action]:
+    def _on_read_back_answer(self, text: str, confidence: float, *, unsure: bool = False) -> list[Action]:
         """Yes: the answer stands. A new value ("no, four five six eight"): that is the answer (read back
         again if it was heard unsure too). No: the question is asked again. Unclear: once more, then as no."""
         assert self.read_back is not None
@@ -771,7 +796,7 @@ class ConversationEngine:
         if corrected is not None and corrected != heard:
             self.read_back = None
             self.notes.append(f"caller corrected the read-back of {asked.slot.name}")
-            if confidence < self.spec.limits.read_back_below:
+            if self._unsure_of(asked.slot, confidence, unsure):
                 return self._ask_read_back(asked, corrected)
             return self._store(asked, corrected)
         if reading.no or self.attempts >= 1:
@@ -837,8 +862,9 @@ class ConversationEngine:
             declined = self._render(task.intent.responses.declined, task, speech=True)
             self.task = None
             return self._next_pending([declined] if declined else [])
-        # a hedge ("I can't confirm that"), a pause or a condition is about this question, not a new request
-        if reading.reason in ("question", "other", "nothing"):
+        # a hedge ("I can't confirm that") or a condition is about this question, not a new request; a pause
+        # may lead into one ("wait, where's order 4567"): served on the side, then this question asked again
+        if reading.reason in ("question", "other", "nothing", "wait"):
             route = self.router.route(text)
             if self._is_digression(route, text):
                 return self._digress(route, text)
@@ -1083,18 +1109,27 @@ class ConversationEngine:
             for name, v in task.slots.items():
                 values[name] = v.spoken if speech else v.value
             for name, raw in task.results.items():
+                if speech and not task.intent.speakable(name, self.verified):
+                    continue  # withheld from an unverified caller (the map's unverified_fields)
                 text = _value_text(raw, speech=speech, today=self.today)
                 if text is not None:
                     values[f"result.{name}"] = text
         return values
 
     def _answer(self, task: Task) -> str | None:
-        """The first answer variant whose ``when`` matches the results and that can be filled."""
+        """The first answer variant whose ``when`` matches the results and that can be filled, from the
+        results the caller may hear (an unverified caller: the intent's ``unverified_fields``)."""
         responses = task.intent.responses
         if task.submitted and responses.submitted:
             return self._render(responses.submitted, task, speech=True)
+        heard = {f: v for f, v in task.results.items() if task.intent.speakable(f, self.verified)}
+        contract = task.intent.output_contract
+        withheld = [f for f in (*contract.requires, *contract.optional) if f not in heard and task.results.get(f)
+                    is not None]
+        if withheld:
+            self.notes.append(f"withheld from an unverified caller: {', '.join(withheld)}")
         for variant in responses.answer or ():
-            if all(_matches(task.results.get(f), want) for f, want in variant.when.items()):
+            if all(_matches(heard.get(f), want) for f, want in variant.when.items()):
                 text = self._render(variant.say, task, speech=True)
                 if text is not None:
                     self.offered_handoff = variant.offer_handoff
@@ -1133,10 +1168,48 @@ class ConversationEngine:
             return True
         return open_at(hours.days, self.now)
 
-    def _transfer(self, condition: Condition, *, detail: str = "", say: str | None = None) -> list[Action]:
+    def _on_closed_menu(self, text: str) -> list[Action]:
+        """The caller's answer to a closed queue's menu: an option by name or number, a person (the queue
+        offered), goodbye, "say that again"; anything else is asked once more, then the first option."""
+        assert self.closed_menu is not None
+        options = self.closed_menu[2]
+        choice = menu_choice(text, options) if text else None
+        if choice is not None:
+            return self._closed_menu_transfer(choice, f"caller said '{text[:60]}'")
+        command = detect_command(text) if text else None
+        if command is Command.GOODBYE:
+            return self._goodbye("caller_goodbye")
+        if command is Command.HUMAN:
+            return self._closed_menu_transfer(self._menu_person(options), "asked for a person")
+        if command is Command.REPEAT:
+            return self._ask(self.question, [], count=False)
+        self.attempts += 1
+        if self.attempts > min(self.spec.limits.reprompts, 1):
+            return self._closed_menu_transfer(options[0], "no clear choice: the first option")
+        return self._ask(self.question, [self.spec.prompts.not_understood], count=False)
+
+    @staticmethod
+    def _menu_person(options: tuple[str, ...]) -> str:
+        return next((o for o in options if o not in OFFER_DESTINATIONS), options[0])
+
+    def _closed_menu_transfer(self, choice: str, how: str) -> list[Action]:
+        assert self.closed_menu is not None
+        condition, detail, _options = self.closed_menu
+        self.notes.append(f"closed-queue menu: {choice} ({how})")
+        return self._transfer(condition, detail=detail, chosen=choice)
+
+    def _transfer(self, condition: Condition, *, detail: str = "", say: str | None = None,
+                  chosen: str | None = None) -> list[Action]:
         intent = self.task.intent if self.task else self.last_intent
         esc = resolve(self.map, intent, condition, detail)
-        diverted = divert_if_closed(self.map, esc, self.now)  # the queue's own hours (escalation.py)
+        # the queue's own hours (escalation.py); a menu of several offers once per call, never in transfer-only mode
+        diverted = divert_if_closed(self.map, esc, self.now, chosen=chosen)
+        if diverted is not None and diverted.menu and self.closed_menu is None and not self.policy.kill_switch:
+            self.closed_menu = (condition, detail, diverted.options)
+            self.notes.append(f"{diverted.closed_queue} closed: offered {', '.join(diverted.options)}")
+            return self._ask(Question("closed_menu", diverted.question, Expectation(
+                kind="choice", choices=menu_phrases(diverted.options), max_digits=1, dtmf=True),
+                timeout_s=self.spec.limits.silence_timeout_s), [diverted.say])
         if diverted is not None:
             esc, condition, say = diverted.escalation, "queue_closed", diverted.say
         context: dict[str, str] = {
@@ -1151,6 +1224,8 @@ class ConversationEngine:
         if diverted is not None:
             context.update(closed_queue=diverted.closed_queue, offer=diverted.offer,
                            escalated_because=diverted.escalated_because)
+            if self.closed_menu is not None:
+                context["offers"] = ",".join(self.closed_menu[2])
         values = self._values(self.task, speech=False)
         for name in esc.context_fields:
             if name in values:

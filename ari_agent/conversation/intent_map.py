@@ -232,12 +232,20 @@ class IntentDefinition(_Model):
     responses: ResponsesSpec = ResponsesSpec()
     follow_up: FollowUpSpec | None = None  # a slow write once the intent completed (a confirmation message)
     output_contract: OutputContract
+    # ``verification: none`` intents: the result fields an unverified caller may hear (said, or chosen on
+    # in an answer's ``when``); the others are withheld until the caller is verified (a variant that needs
+    # one is skipped). Unset: every declared result field. Intents that verify never answer unverified.
+    unverified_fields: tuple[str, ...] | None = None
     escalation: EscalationSpec = EscalationSpec()
     exclusions: ExclusionSpec = ExclusionSpec()
     latency_budget: LatencyBudget = LatencyBudget()
 
     def slot(self, name: str) -> SlotSpec | None:
         return next((s for s in self.slots if s.name == name), None)
+
+    def speakable(self, result_field: str, verified: str) -> bool:
+        """Whether a caller verified to ``verified`` ("none", "basic", "strong") may hear this result field."""
+        return self.unverified_fields is None or verified != "none" or result_field in self.unverified_fields
 
 
 class Limits(_Model):
@@ -251,6 +259,9 @@ class Limits(_Model):
     # A number or code (digits, letters slots) heard with less confidence than this is read back ("I have
     # 1 2 3 4. Is that right?") before it is used; keyed-in answers never are. 0: never read back.
     read_back_below: float = Field(0.0, ge=0, le=1)
+
+
+FORCED_HANDOFF_PROMPTS = ("takeover", "max_duration")  # Prompts fields said before a forced handoff
 
 
 class Prompts(_Model):
@@ -268,6 +279,13 @@ class Prompts(_Model):
                         "colleague who can.")  # after a side question, before the request put aside
     kill_switch: str = "Please hold while I connect you with a colleague."
     after_hours: str = "Our team is away right now; I'll put you through to leave a message."
+    # Said just before a handoff the conversation did not decide (call/forced_handoff.py): a supervisor
+    # took the call over, or it reached agent.max_call_s. Short; {business_name} may be used. If it
+    # cannot be said (the media is gone, TTS fails), the caller is transferred at once without it.
+    takeover: str = Field("I'm passing you to a colleague who will take it from here. Please hold.",
+                          min_length=1, max_length=300)
+    max_duration: str = Field("We've been talking for a while, so let me put you through to a colleague "
+                              "who can help.", min_length=1, max_length=300)
 
 
 class BusinessHours(_Model):
@@ -287,11 +305,36 @@ class BusinessHours(_Model):
 OFFER_DESTINATIONS = ("voicemail", "callback")
 
 
-class WhenClosed(_Model):
-    """What a caller is offered when their queue is closed: ``voicemail``, ``callback`` or another queue."""
+MAX_CLOSED_OFFERS = 3  # a spoken menu of more is hard to follow; keys 1-3 choose
 
-    offer: str = Field(min_length=1)
+
+class WhenClosed(_Model):
+    """What a caller is offered when their queue is closed: ``voicemail``, ``callback`` or another queue
+    (``offer``), or a short spoken menu of several of them (``offers``: "You can leave a voicemail, ask
+    for a call back, or speak to our support team. Which would you like?"; words or keys 1-3)."""
+
+    offer: str | None = Field(None, min_length=1)
+    offers: tuple[str, ...] = ()
     say: str | None = None  # said instead of the default ("Our billing team is closed right now; ...")
+    menu: str | None = Field(None, min_length=1)  # the menu question instead of the default
+
+    @model_validator(mode="after")
+    def _one_way(self) -> WhenClosed:
+        if (self.offer is None) == (not self.offers):
+            raise ValueError("give either 'offer' (one destination) or 'offers' (a menu of 2 or 3)")
+        if self.offers and not 2 <= len(self.offers) <= MAX_CLOSED_OFFERS:
+            raise ValueError(f"'offers' is a menu of 2 to {MAX_CLOSED_OFFERS} destinations "
+                             "(one destination: 'offer')")
+        if len(set(self.offers)) != len(self.offers):
+            raise ValueError("'offers' lists a destination twice")
+        if self.menu is not None and not self.offers:
+            raise ValueError("'menu' is the question of a menu of 'offers'")
+        return self
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The destinations offered, in the order the caller hears them (one without a menu)."""
+        return self.offers or ((self.offer,) if self.offer is not None else ())
 
 
 class QueueHours(BusinessHours):
@@ -308,6 +351,9 @@ class FrustrationSpec(_Model):
     person_requests: int = Field(2, ge=2, le=10)
     # "That's not what I said" and the like, this many times in the call.
     not_understood: int = Field(2, ge=1, le=10)
+    # A turn this many dB louder than the caller's median of their earlier turns counts twice toward the
+    # other cue said in it (a shouted "agent!" is two requests): never on its own. 0: not used.
+    raised_voice_db: float = Field(9.0, ge=0, le=30)
     not_understood_phrases: tuple[str, ...] = (
         "that's not what i said", "that is not what i said", "not what i said", "you're not listening",
         "you are not listening", "that's not what i asked", "that is not what i asked", "not what i asked",
@@ -388,6 +434,16 @@ class IntentMap:
     def nlu_intents(self) -> list[IntentSpec]:
         """The enabled intents as the classifier sees them."""
         return [IntentSpec(i.name, i.examples, i.keywords) for i in self.spec.intents if i.enabled]
+
+    def slots(self) -> tuple[SlotSpec, ...]:
+        """Every slot of the map: the verification levels' first, then the intents' in map order."""
+        v = self.spec.verification
+        levels = (*v.basic.slots, *v.strong.slots) if v is not None else ()
+        return (*levels, *(s for i in self.spec.intents for s in i.slots))
+
+    def slot(self, name: str) -> SlotSpec | None:
+        """The first slot of that name (:meth:`slots` order)."""
+        return next((s for s in self.slots() if s.name == name), None)
 
 
 # ------------------------------------------------------------------ loading
@@ -480,6 +536,9 @@ class _Checker:
                             raise self.fail(path, f"'{ph}' is not a slot of the {level} level")
         for key in ("greeting",):
             self.check_template([key], getattr(spec, key), slots=(), result_fields=(), identity=False)
+        for key in FORCED_HANDOFF_PROMPTS:  # rendered by the call layer with the map-wide values only
+            self.check_template(["prompts", key], getattr(spec.prompts, key), slots=(), result_fields=(),
+                                identity=False)
         seen: dict[str, int] = {}
         for i, intent in enumerate(spec.intents):
             base: list[str | int] = ["intents", i]
@@ -494,14 +553,18 @@ class _Checker:
             base: list[str | int] = ["queue_hours", queue]
             if queue not in self.spec.queues:
                 raise self.fail(base, f"queue '{queue}' is not listed in 'queues' ({', '.join(self.spec.queues)})")
-            offer = hours.when_closed.offer
-            if offer == queue:
-                raise self.fail([*base, "when_closed", "offer"], "a closed queue cannot offer itself")
-            if offer not in OFFER_DESTINATIONS and offer not in self.spec.queues:
-                raise self.fail([*base, "when_closed", "offer"], f"'{offer}' is not a queue listed in 'queues' "
-                                                                 f"nor one of {', '.join(OFFER_DESTINATIONS)}")
-            self.check_template([*base, "when_closed", "say"], hours.when_closed.say, slots=(), result_fields=(),
-                                identity=False)
+            closed = hours.when_closed
+            paths: list[list[str | int]] = [[*base, "when_closed", "offers", k] for k in range(len(closed.offers))] \
+                if closed.offers else [[*base, "when_closed", "offer"]]
+            for path, offer in zip(paths, closed.options, strict=True):
+                if offer == queue:
+                    raise self.fail(path, "a closed queue cannot offer itself")
+                if offer not in OFFER_DESTINATIONS and offer not in self.spec.queues:
+                    raise self.fail(path, f"'{offer}' is not a queue listed in 'queues' "
+                                          f"nor one of {', '.join(OFFER_DESTINATIONS)}")
+            for key in ("say", "menu"):
+                self.check_template([*base, "when_closed", key], getattr(closed, key), slots=(), result_fields=(),
+                                    identity=False)
 
     def check_tool_defined(self, path: list[str | int], tool: str) -> None:
         if tool not in self.tools:
@@ -579,6 +642,34 @@ class _Checker:
             self.check_template([*base, key], getattr(follow_up, key), slots=slots, result_fields=result_fields,
                                 identity=identity)
 
+    def check_unverified_fields(self, base: list[str | int], intent: IntentDefinition,
+                                result_fields: Sequence[str]) -> None:
+        """``unverified_fields``: declared result fields, each once, on an intent that answers unverified
+        callers, with an answer an unverified caller can be given."""
+        fields = intent.unverified_fields
+        if fields is None:
+            return
+        path: list[str | int] = [*base, "unverified_fields"]
+        if intent.verification != "none":
+            raise self.fail(path, f"this intent verifies every caller ('verification: {intent.verification}') "
+                                  "before its tools run: no field is ever said unverified, leave this out")
+        for k, name in enumerate(fields):
+            if name not in result_fields:
+                known = ", ".join(result_fields) or "none"
+                raise self.fail([*path, k], f"'{name}' is not a result field declared in output_contract "
+                                            f"(declared: {known})")
+            if name in fields[:k]:
+                raise self.fail([*path, k], f"'{name}' is listed twice")
+        if intent.responses.answer is None:
+            return  # it always hands off: nothing is said from a result
+        for variant in intent.responses.answer:
+            used = {p[7:] for p in placeholders(variant.say) if p.startswith("result.")} | set(variant.when)
+            if used <= set(fields):
+                return
+        raise self.fail([*base, "responses", "answer"], "no answer variant can be said to an unverified caller: "
+                                                        "add one that uses only the result fields in "
+                                                        f"unverified_fields ({', '.join(fields) or 'none'})")
+
     def check_intent(self, base: list[str | int], intent: IntentDefinition) -> None:
         spec = self.spec
         if len(intent.examples) > MAX_EXAMPLES:
@@ -648,6 +739,7 @@ class _Checker:
                 if fld not in result_fields:
                     raise self.fail([*base, "responses", "answer", k, "when", fld],
                                     f"'{fld}' is not a result field declared in output_contract")
+        self.check_unverified_fields(base, intent, result_fields)
         for j, slot in enumerate(intent.slots):
             for key in ("prompt", "reprompt"):
                 self.check_template([*base, "slots", j, key], getattr(slot, key), slots=slot_names,

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ari_agent.config import PocketsphinxSettings
-from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, SlotSpec, load_intent_map
+from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.routing import IntentRouter
 from ari_agent.conversation.slots import parse_slot
 from ari_agent.conversation.slots.yes_no import read_yes_no
@@ -77,7 +77,7 @@ class Judge:
         self.map = intent_map
         self.today = today
         self.router = IntentRouter(intent_map, classifier or build_classifier(intent_map.nlu_intents()))
-        self.slots = {s.name: s for s in _all_slots(intent_map)}
+        self.slots = {s.name: s for s in intent_map.slots()}
         self.open_phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
 
     def expectation(self, item: PhoneItem) -> Expectation:
@@ -101,16 +101,6 @@ class Judge:
         got = parse_slot(spec, text, today=self.today, date_order=self.map.spec.date_order,
                          postcode=self.map.spec.locale.postcode)
         return Reading(got.value if got is not None else None)
-
-
-def _all_slots(intent_map: IntentMap) -> list[SlotSpec]:
-    out: list[SlotSpec] = []
-    v = intent_map.spec.verification
-    if v is not None:
-        out.extend((*v.basic.slots, *v.strong.slots))
-    for intent in intent_map.intents:
-        out.extend(intent.slots)
-    return out
 
 
 def combine(kind: str, ps: Reading, wh: Reading, wh_confidence: float) -> Reading:

@@ -16,6 +16,7 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ari_agent.config import Config, load_config
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
@@ -23,7 +24,7 @@ from ari_agent.devtools.demo_backend import running_demo_backend
 from ari_agent.devtools.harness import InProcessAgent
 from ari_agent.errors import AriAgentError
 from ari_agent.evaluation.audio_plan import DEFAULT_VOICES, NotPlayable, plan_scenario, voice_for
-from ari_agent.evaluation.audio_runner import AudioEvidence, AudioModeRunner
+from ari_agent.evaluation.audio_runner import AudioEvidence, AudioModeRunner, check_redis
 from ari_agent.evaluation.judge import Verdict, judge
 from ari_agent.evaluation.metrics import compute
 from ari_agent.evaluation.run import ClassifierFactory, RunResult, SuiteResult, check_against_map, suite_result
@@ -43,6 +44,8 @@ def agent_config(config_path: str | None, env: Mapping[str, str], *, records_url
         "ARI_AGENT__CONVERSATION__MODE": "voice",
         "ARI_AGENT__CONVERSATION__INTENT_MAP": str(map_path),
         "ARI_AGENT__CONVERSATION__TOOLS_BASE_URL": backend_url,
+        # as in text mode: the map's hours never close, whatever the time of day of the run
+        "ARI_AGENT__CONVERSATION__BUSINESS_HOURS": "false",
         "ARI_AGENT__RECORDS__ENABLED": "true",
         "ARI_AGENT__RECORDS__URL": records_url,
         "ARI_AGENT__RECORDS__SALT": salt,
@@ -83,10 +86,13 @@ async def evaluate_audio(
             cfg = agent_config(config_path, os.environ if env is None else env, records_url=records_url,
                                salt=salt, map_path=map_path, backend_url=backend_url, work_dir=work_dir)
             result.classifier = f"default; stt {cfg.stt.engine}, tts {cfg.tts.engine}"
+            await check_redis(cfg.redis.url)  # up front: without it every transfer lacks its context
             async with InProcessAgent(cfg) as agent:
                 assert agent.caller is not None and agent.ari is not None
                 runner = AudioModeRunner(agent.caller, agent.ari, store, hasher, work_dir=work_dir,
-                                         redis_url=cfg.redis.url, backend_url=backend_url)
+                                         redis_url=cfg.redis.url, backend_url=backend_url,
+                                         live_events=lambda channel: _live_events(agent, channel),
+                                         intent_map=intent_map)
                 for suite in suites:
                     result.suites.append(await _run_suite(suite, runner, intent_map, map_path, version, store,
                                                           voices, baseline, on_scenario))
@@ -137,3 +143,16 @@ async def _wait_idle(agent: InProcessAgent) -> None:
     if agent.manager is not None:
         await agent.manager.wait_idle(20)
 
+
+
+def _live_events(agent: InProcessAgent, channel: str) -> list[dict[str, Any]] | None:
+    """The event log so far of the voice conversation serving the caller's channel ``channel`` (what the
+    caller has heard the agent say; the runner answers read-backs from it), None while there is none."""
+    from ari_agent.call.voice_loop import VoiceConversation
+
+    if agent.manager is None:
+        return None
+    for session in list(agent.manager.sessions.values()):
+        if session.caller.id == channel and isinstance(session.conversation, VoiceConversation):
+            return session.conversation.events
+    return None

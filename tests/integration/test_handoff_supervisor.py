@@ -106,6 +106,12 @@ async def test_a_supervisor_takes_a_live_call_over_from_the_agent_in_chromium(
             record = await store.get(call_id)
             assert record is not None and record["reason"] == "supervisor_takeover", record
             assert record["intent"] == "order_status" and record["transcript"], record
+            # The caller was told before being moved (prompts.takeover), and it played out on the line.
+            session = next(s for s in manager.ended if s.call_id == call_id)
+            takeover_line = session.conversation.engine.map.spec.prompts.takeover  # type: ignore[attr-defined]
+            assert record["transcript"][-1] == {"who": "agent", "text": takeover_line}, record["transcript"]
+            announced = [e for e in getattr(session.conversation, "events", ()) if e["kind"] == "handoff_announced"]
+            assert announced and announced[0]["played"] and announced[0]["ms"] > 1000, announced
             # The call is gone from the supervisor's list (the agent removed its card).
             await page.wait_for_selector("text=No calls with the voice agent.", timeout=15000)
             await browser.close()

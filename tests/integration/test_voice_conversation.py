@@ -20,6 +20,8 @@ from ari_agent.devtools.demo_backend import running_demo_backend
 from ari_agent.devtools.harness import InProcessAgent
 from ari_agent.devtools.test_caller import TestCallResult, read_wav_mono
 from ari_agent.devtools.voices import synthesize_caller
+from ari_agent.governance.at_rest import generate_key_line
+from ari_agent.governance.call_logs import find_call_log, read_call_log, storage_sealer
 from ari_agent.media.match import audio_similarity
 from ari_agent.media.segments import speech_segments
 from ari_agent.metrics import REGISTRY
@@ -77,8 +79,10 @@ async def test_order_status_by_voice(voice_agent: InProcessAgent, voice_dir: Pat
     log = "\n".join(json.dumps(e) for e in conv.events)
     tools = [e for e in conv.events if e["kind"] == "tool"]
     assert tools and tools[0]["name"] == "lookup_order" and tools[0]["args"] == {"order_number": "4567"}, log
-    answers = [t for t in said_texts(conv) if "has shipped" in t and order["carrier"] in t]
-    assert answers, f"no answer with the backend's status and carrier in the event log:\n{log}"
+    # an unverified caller hears the status and the delivery day, never the carrier (the map's unverified_fields)
+    answers = [t for t in said_texts(conv) if "has shipped and should arrive on" in t]
+    assert answers, f"no answer with the backend's status in the event log:\n{log}"
+    assert not any(order["carrier"] in t for t in said_texts(conv)), log
     sentence = answers[0].split(". ")[0] if ". " in answers[0] else answers[0]
     score = heard_contains(voice_agent, res, sentence)
     assert score >= 0.9, f"the answer is not audible in the caller's recording (corr {score:.3f})\n{log}"
@@ -102,6 +106,34 @@ async def test_order_number_by_dtmf_is_accepted(voice_agent: InProcessAgent, voi
     answers = [t for t in said_texts(conv) if "has shipped" in t]
     assert answers, log
     assert heard_contains(voice_agent, res, answers[0]) >= 0.9
+
+
+async def test_the_call_log_is_stored_redacted_and_sealed(pbx: LocalPbx, tmp_path: Path, backend_url: str,
+                                                          voice_dir: Path) -> None:
+    """A real call with ``storage.encrypt_at_rest``: its event log is on disk once the call ends, sealed
+    (no plain text in the file), and opens with the key to the call's own events, redacted."""
+    key = generate_key_line("it1")
+    cfg = agent_config(tmp_path, conversation__mode="voice", conversation__tools_base_url=backend_url,
+                       storage__encrypt_at_rest="true", storage__encryption_keys=key)
+    async with InProcessAgent(cfg) as agent:
+        assert agent.caller is not None and agent.manager is not None
+        wavs = [synthesize_caller(t, "flite:slt", voice_dir) for t in ("I want to know where my order is.",
+                                                                       "(keypad)", "No thanks, goodbye.")]
+        res = await agent.caller.place_dialog(wavs, "tdt", dtmf="4567#", tail_wait_s=6)
+        await agent.manager.wait_idle(15)
+        conv = conversation_of(agent, res)
+        session = next(s for s in agent.manager.ended if s.conversation is conv)
+    path = find_call_log(cfg, session.call_id)
+    assert path == session.outcome.call_log and path.name == "events.jsonl.enc"
+    assert path.stat().st_mode & 0o777 == 0o600
+    blob = path.read_bytes()
+    assert blob.startswith(b"ARIE1") and b"lookup_order" not in blob and b"4567" not in blob
+    stored = read_call_log(path, storage_sealer(cfg))
+    log = "\n".join(json.dumps(e) for e in stored)
+    assert [e["kind"] for e in stored] == [e["kind"] for e in conv.events], log
+    assert any(e["kind"] == "dtmf" and e["digits"] == "4567" for e in stored), log  # an order number: kept
+    assert any(e["kind"] == "tool" and e["name"] == "lookup_order" for e in stored), log
+    assert [e["text"] for e in stored if e["kind"] == "say"] == said_texts(conv), log
 
 
 async def set_faults(backend_url: str, **faults: Any) -> None:

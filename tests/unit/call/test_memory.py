@@ -9,13 +9,13 @@ import pytest
 from ari_agent.call.memory import MemoryReleaser, _malloc_trim
 
 
-def test_a_release_is_due_at_most_once_per_interval() -> None:
+def test_a_release_starts_at_most_once_per_interval() -> None:
     calls: list[int] = []
     m = MemoryReleaser(min_interval_s=3600, trim=lambda: calls.append(1))
-    assert m.due() and not m.due()
+    assert m.try_start() and not m.try_start()
     m.release()
     assert calls == [1] and m.runs == 1
-    assert MemoryReleaser(min_interval_s=0, trim=lambda: None).due()
+    assert MemoryReleaser(min_interval_s=0, trim=lambda: None).try_start()
 
 
 def test_a_failing_trim_is_swallowed() -> None:

@@ -80,10 +80,35 @@ class FakeCall:
     caller_gone: asyncio.Event = field(default_factory=asyncio.Event)
     handoffs: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     ok: bool = True
+    media_lost: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None) -> bool:
+    async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None,
+                      **_: Any) -> bool:
         self.handoffs.append((queue, reason, dict(context or {})))
         return self.ok
+
+
+@dataclass
+class SpeakingConversation(FakeConversation):
+    """A conversation that can announce a forced handoff: records what it said, and when (relative to
+    the handoffs of ``call``); ``hang``: never finishes saying it; ``fail``: raises."""
+
+    call: Any = None
+    said: list[tuple[str, int]] = field(default_factory=list)
+    hang: bool = False
+    fail: bool = False
+    released: int = 0
+
+    async def announce_handoff(self, text: str) -> bool:
+        self.said.append((text, len(self.call.handoffs)))
+        if self.fail:
+            raise RuntimeError("tts down")
+        if self.hang:
+            await asyncio.sleep(3600)
+        return True
+
+    def handoff_failed(self) -> None:
+        self.released += 1
 
 
 class FakeAri:
@@ -174,3 +199,85 @@ async def test_a_redis_that_stays_away_is_one_warning_not_one_per_retry(caplog: 
     mine = [r for r in caplog.records if r.name == "ari_agent.call.live_calls"]
     assert [r.levelname for r in mine].count("WARNING") == 1
     assert sum(1 for r in mine if r.levelname == "DEBUG") >= 4
+
+
+def _speaking_call(demo_map: IntentMap, classifier: IntentClassifier, **kw: Any) -> FakeCall:
+    conv = SpeakingConversation(_engine(demo_map, classifier), **kw)
+    call = FakeCall("call-1", conv)
+    conv.call = call
+    return call
+
+
+async def test_a_takeover_is_announced_before_the_caller_is_moved(tmp_path: Path, demo_map: IntentMap,
+                                                                  classifier: IntentClassifier) -> None:
+    call = _speaking_call(demo_map, classifier)
+    sup = Supervision(_cfg(tmp_path), FakeAri(), lambda: {call.call_id: call})  # type: ignore[arg-type]
+    result = await sup.take_over(call, TakeoverRequest.new("call-1", "boss", queue="billing"))
+    assert result.ok and call.conversation.said == [(demo_map.spec.prompts.takeover, 0)]  # said, then moved
+    assert [q for q, _, _ in call.handoffs] == ["billing"]
+    call.ok = False  # ARI refuses the handoff: the line goes back to the conversation
+    await sup.take_over(call, TakeoverRequest.new("call-1", "boss", queue="billing"))
+    assert call.conversation.released == 1
+    await sup.close()
+
+
+@pytest.mark.parametrize("trouble", ["fail", "media_lost", "caller_leaves"])
+async def test_a_takeover_that_cannot_be_announced_transfers_at_once(tmp_path: Path, demo_map: IntentMap,
+                                                                     classifier: IntentClassifier,
+                                                                     trouble: str) -> None:
+    call = _speaking_call(demo_map, classifier, fail=trouble == "fail", hang=trouble != "fail")
+    sup = Supervision(_cfg(tmp_path), FakeAri(), lambda: {call.call_id: call})  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    if trouble == "media_lost":
+        loop.call_later(0.05, call.media_lost.set)
+    started = loop.time()
+    if trouble == "caller_leaves":  # gone while it plays: nothing is handed off, nothing waits
+        loop.call_later(0.05, call.caller_gone.set)
+        result = await asyncio.wait_for(sup.take_over(call, TakeoverRequest.new("call-1", "boss", queue="billing")),
+                                        2.0)
+        assert call.conversation.said and loop.time() - started < 1.0
+        await sup.close()
+        return
+    result = await asyncio.wait_for(sup.take_over(call, TakeoverRequest.new("call-1", "boss", queue="billing")), 2.0)
+    assert result.ok and [q for q, _, _ in call.handoffs] == ["billing"]
+    assert loop.time() - started < 1.0  # no waiting on a line that cannot be heard
+    await sup.close()
+
+
+async def test_the_maximum_duration_is_announced_from_the_maps_prompt(tmp_path: Path, demo_map: IntentMap,
+                                                                      classifier: IntentClassifier) -> None:
+    cfg = _cfg(tmp_path, ARI_AGENT__AGENT__MAX_CALL_S="0.05", ARI_AGENT__SUPERVISION__ENABLED="false")
+    manager = CallManager(cfg, FakeAri(), FakeConversation)  # type: ignore[arg-type]
+    call = _speaking_call(demo_map, classifier)
+    call.outcome = Outcome()  # type: ignore[attr-defined]
+    manager.sessions["call-1"] = call  # type: ignore[assignment]
+    await manager._max_duration(call)  # type: ignore[arg-type]
+    assert call.conversation.said == [(demo_map.spec.prompts.max_duration, 0)]
+    assert [(q, r) for q, r, _ in call.handoffs] == [("support", "max_duration")]
+    call.media_lost.set()  # media gone: straight to the handoff, nothing said
+    call.handoffs.clear()
+    await manager._max_duration(call)  # type: ignore[arg-type]
+    assert len(call.conversation.said) == 1 and len(call.handoffs) == 1
+
+
+def test_the_forced_handoff_prompts_are_the_maps_and_checked_at_load(demo_map: IntentMap) -> None:
+    from ari_agent.call.forced_handoff import forced_prompt
+    from ari_agent.conversation.intent_map import parse_intent_map
+    from ari_agent.errors import ConfigError
+
+    class View:
+        def __init__(self, m: IntentMap) -> None:
+            self.map = m
+
+    assert forced_prompt(None, "takeover") == demo_map.spec.prompts.takeover
+    assert forced_prompt(View(demo_map), "max_duration") == demo_map.spec.prompts.max_duration  # type: ignore[arg-type]
+    broken = Path(__file__).parents[2] / "data/conversation/broken_maps/forced_handoff_prompt_unknown_name.yaml"
+    text = broken.read_text()
+    with pytest.raises(ConfigError) as err:
+        parse_intent_map(text, "map.yaml")
+    assert err.value.key_path == "prompts.takeover" and "caller_name" in err.value.reason
+    with pytest.raises(ConfigError) as err:
+        parse_intent_map(text.replace('"Hold on, {caller_name}."', '""'), "map.yaml")
+    assert err.value.key_path == "prompts.takeover"
+    ok = parse_intent_map(text.replace("{caller_name}", "this is {business_name}"), "map.yaml")
+    assert forced_prompt(View(ok), "takeover") == "Hold on, this is us."  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ async def test_order_status_by_voice(start_call: Start) -> None:
     events = list(h.conversation.events)
     tools = [e for e in events if e["kind"] == "tool"]
     assert [(t["name"], t["args"]) for t in tools] == [("lookup_order", {"order_number": "4567"})]
-    assert any("has shipped with UPS" in s for s in h.said()), h.said()
+    assert any("has shipped and should arrive on" in s for s in h.said()), h.said()  # unverified: no carrier
     assert events[-1] == {**events[-1], "kind": "hangup", "reason": "completed"}
     assert [e["text"] for e in events if e["kind"] == "heard"] == [
         "hi where's my order", "it's four five six seven", "no thanks that's all"]
@@ -119,3 +119,40 @@ async def test_caller_hangs_up_mid_prompt(start_call: Start) -> None:
     except asyncio.CancelledError:
         pass
     assert h.recognizer.closed and h.line.handoffs == []
+
+
+async def test_a_forced_handoff_is_announced_over_the_greeting_and_the_conversation_goes_quiet(
+        start_call: Start) -> None:
+    h = await start_call(["where is my order"])
+    await h.until(lambda: h.line.endpoint.playing)  # the greeting is playing
+    spoken_before = list(h.voice.spoken)
+    ok = await asyncio.wait_for(h.conversation.announce_handoff("Please hold for a colleague."), 3.0)
+    assert ok and h.said()[-1] == "Please hold for a colleague."
+    assert "Please hold for a colleague." in h.voice.spoken[len(spoken_before):]
+    assert not h.line.endpoint.playing  # played out: the rest of the greeting was dropped first
+    spoken_before = list(h.voice.spoken)
+    # the caller speaks: the engine answers, but nothing more is said on the line and no transfer is started
+    await h.line.say()
+    await h.until(lambda: "heard" in h.kinds())
+    await h.until(lambda: h.conversation.engine.state.phase == "slot")  # the engine asked for the number...
+    await asyncio.sleep(0.1)
+    assert h.voice.spoken == spoken_before  # ...never rendered, nor logged as said
+    assert h.said()[-1] == "Please hold for a colleague." and "listen" not in h.kinds()[-3:]
+    assert [e["played"] for e in h.conversation.events if e["kind"] == "handoff_announced"] == [True]
+    assert not h.line.endpoint.playing and h.line.handoffs == []
+
+
+async def test_a_forced_handoff_announcement_gives_up_at_once_when_tts_fails(start_call: Start) -> None:
+    h = await start_call([])
+    await h.until_listening(1)
+
+    def broken(text: str) -> object:
+        raise RuntimeError("tts down")
+
+    h.conversation.s.prompts.sentence = broken  # type: ignore[method-assign,assignment]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert not await h.conversation.announce_handoff("Please hold.")
+    assert loop.time() - started < 0.5
+    h.conversation.handoff_failed()  # the handoff did not happen either: the conversation speaks again
+    assert not h.conversation.handing_off and not h.conversation.playback.held

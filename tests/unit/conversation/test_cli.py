@@ -50,7 +50,8 @@ def test_chat_script_end_to_end(path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_chat_with_the_default_classifier(capsys: pytest.CaptureFixture[str]) -> None:
     out = _run_script(DATA / "scripts" / "order_status.txt", capsys)
-    assert "has shipped with UPS" in out and "[HANGUP: completed]" in out
+    assert "has shipped and should arrive on" in out and "[HANGUP: completed]" in out
+    assert not any(line.startswith("AGENT") and "UPS" in line for line in out.splitlines())  # unverified
 
 
 def test_chat_refuses_a_bad_script_line(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from ari_agent.seam import Action, CallStarted, CallTool, Dtmf, Event, Say, Tool
 
 APPOINTMENT = {"appointment_id": "A-100", "customer_id": "C-1001", "date": "2026-03-07",
                "description": "Boiler service", "status": "booked", "time": "10:30:00"}
-SHIPPED = {"order_number": "4567", "status": "shipped", "carrier": "UPS", "eta": "2026-03-05"}
+SHIPPED: dict[str, object] = {"order_number": "4567", "status": "shipped", "carrier": "UPS", "eta": "2026-03-05"}
 
 
 class Call:
@@ -219,6 +219,23 @@ def test_a_side_question_at_the_confirmation_asks_for_consent_again(call: Callab
     assert c.engine.state.phase == "confirm" and c.said[-2] == "Now, back to where we were."
     c.say("yes")
     assert c.calls("unlock_account") == [{"customer_id": "C-1002"}]
+
+
+@pytest.mark.parametrize("side", ["what are your opening hours", "wait, where's order 4567",
+                                  "hang on, where's my order 4567"])
+def test_a_side_request_at_the_reschedule_confirmation_comes_back_to_it(call: Callable[..., Call],
+                                                                       side: str) -> None:
+    """A side request at "Shall I go ahead?" (also one led by a pause: "wait, ..."): served, then the
+    unfinished reschedule is asked again with its answers, and runs only on the yes that follows."""
+    c = call({**RESCHEDULE, "lookup_order": SHIPPED})
+    c.say("I need to move my appointment", "1001", "SW1A 1AA", "next Tuesday", "3 pm", side)
+    assert c.calls("reschedule_appointment") == []  # a side request is not consent
+    assert "4567" not in side or c.calls("lookup_order") == [{"order_number": "4567"}]
+    assert c.engine.state.phase == "confirm" and c.said[-2] == "Now, back to where we were."
+    assert c.said[-1].startswith("I'll move your Boiler service") and c.said[-1].endswith("Shall I go ahead?")
+    c.say("yes")
+    assert c.calls("reschedule_appointment") == [
+        {"appointment_id": "A-100", "new_date": "2026-03-10", "new_time": "15:00"}]
 
 
 def test_a_request_replaced_is_not_resumed(call: Callable[..., Call]) -> None:

@@ -155,6 +155,23 @@ def test_doctor_checks_the_whisper_model_when_stt_uses_the_prepared_one(tmp_path
     assert check_models(cfg).ok
 
 
+def test_the_both_engine_with_no_model_path_uses_and_checks_the_prepared_model(tmp_path: Path) -> None:
+    from ari_agent.speech.recognizer import SttError
+    from ari_agent.speech.whisper_stt import whisper_model_path
+
+    cfg = Config(stt=SttConfig(engine="both"), models=ModelsConfig(dir=tmp_path))
+    assert not check_models(cfg).ok
+    with pytest.raises(SttError, match=r"no model is prepared at .*run `ari-agent models prepare`"):
+        whisper_model_path(cfg.stt.whisper, tmp_path)
+    prepare_model(WHISPER_TINY_EN, tmp_path, converter=fake_converter)
+    assert check_models(cfg).ok
+    assert whisper_model_path(cfg.stt.whisper, tmp_path) == prepared_whisper_model(tmp_path)
+    other = tmp_path / "mine.bin"
+    assert whisper_model_path(WhisperSettings(model_path=other), tmp_path) == other
+    with pytest.raises(SttError, match="model_path is not set"):
+        whisper_model_path(WhisperSettings())
+
+
 def test_doctor_does_not_fail_on_models_the_config_does_not_use(tmp_path: Path) -> None:
     check = check_models(Config(models=ModelsConfig(dir=tmp_path)))
     assert check.ok and "not used" in check.detail

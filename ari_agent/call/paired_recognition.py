@@ -1,0 +1,170 @@
+"""The ``both`` speech engine: whisper hears every turn, and a turn answered with a value is heard twice.
+
+On turns that fill a number, code, date or time (the Expectation's kind is one of :data:`VALUE_KINDS`),
+pocketsphinx decodes the same audio with the turn's grammar while the caller speaks. At the end of the turn
+both results are read as the conversation will read them (the slot's own parser, :class:`SlotReader`):
+
+- the same value from both: used as heard (whisper's text);
+- different values, or only one of them gives one: the transcript is marked ``unsure`` and the value is
+  read back before it is used ("I have 4 5 6 7. Is that right?"); whisper's value when it has one;
+- no value from either: whisper's text (the caller said something else: a question, a correction, "I
+  don't know"), as heard.
+
+Open, yes/no, choice and free-text turns are whisper's alone. This is the rule measured by ``ari-agent
+bench stt --engines both`` on the generated phone set (docs/speech-bench.md): 4-digit numbers 45.0 % /
+85.0 % / 87.5 % right (pocketsphinx / whisper / both) with 32 / 2 / **0** wrong values used as heard; for
+yes/no whisper's verdict was best (92.9 %, 0 of 62 non-yes answers heard as yes), and pocketsphinx's domain
+LM pulls out-of-scope requests into domain words, so neither is paired.
+
+The grammar's partial results still drive the endpointer on paired turns (whisper gives none), as in the
+pocketsphinx mode. A whisper failure on a paired turn falls back to the grammar's result, unsure; a grammar
+failure leaves whisper's, unsure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from datetime import date
+from typing import Final, Protocol
+
+import numpy.typing as npt
+
+from ari_agent.conversation.intent_map import IntentMap, SlotSpec
+from ari_agent.conversation.slots import parse_digits, parse_slot
+from ari_agent.seam import Expectation
+from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
+
+log = logging.getLogger(__name__)
+
+VALUE_KINDS: Final = frozenset({"digits", "number", "date", "time", "letters"})
+
+ValueReader = Callable[[Expectation, str], "str | None"]
+
+
+class WholeUtteranceRecognizer(SpeechRecognizer, SpeculativeRecognizer, Protocol):
+    """What the paired recogniser needs of its whisper side (``whisper_stt.WhisperRecognizer``)."""
+
+
+class SlotReader:
+    """Reads a transcript as the conversation will for the turn's slot: the canonical value, or None."""
+
+    def __init__(self, intent_map: IntentMap, today: Callable[[], date] = date.today) -> None:
+        self.map = intent_map
+        self.today = today
+
+    def __call__(self, expect: Expectation, text: str) -> str | None:
+        if not text.strip():
+            return None
+        spec: SlotSpec | None = self.map.slot(expect.slot) if expect.slot else None
+        if spec is None:  # a grammar turn with no slot of the map behind it: digits, else the words themselves
+            if expect.kind == "digits":
+                return parse_digits(text, expect.min_digits or 1, expect.max_digits or 32)
+            return " ".join(text.lower().split()) or None
+        got = parse_slot(spec, text, today=self.today(), date_order=self.map.spec.date_order,
+                         postcode=self.map.spec.locale.postcode)
+        return got.value if got is not None else None
+
+
+class PairedRecognizer:
+    """:class:`~ari_agent.speech.recognizer.SpeechRecognizer` (and speculative, settling) over a whisper front
+    end and a grammar recogniser for one call."""
+
+    engine = "both"
+
+    def __init__(self, whisper: WholeUtteranceRecognizer, grammar: SpeechRecognizer, read_value: ValueReader) -> None:
+        self.whisper = whisper
+        self.grammar = grammar
+        self.read_value = read_value
+        self._expect = Expectation()
+        self._paired = False
+
+    def start(self, expect: Expectation) -> None:
+        self._expect = expect
+        self._paired = expect.kind in VALUE_KINDS
+        self.whisper.start(expect)
+        if self._paired:
+            self.grammar.start(expect)
+
+    def feed(self, pcm8k: npt.ArrayLike) -> None:
+        self.whisper.feed(pcm8k)
+        if self._paired:
+            self.grammar.feed(pcm8k)
+
+    def partial(self) -> str:
+        return self.grammar.partial() if self._paired else ""
+
+    def finish(self) -> Transcript:
+        if not self._paired:
+            return self.whisper.finish()
+        self._paired = False
+        box: list[Transcript] = []
+        # the grammar's end_utt (a few ms to ~100 ms) runs while whisper decodes in its worker process
+        grammar = threading.Thread(target=self._finish_grammar, args=(box,), name="grammar-finish", daemon=True)
+        grammar.start()
+        heard = self.whisper.finish()
+        grammar.join()
+        return self.combine(box[0], heard)
+
+    def _finish_grammar(self, box: list[Transcript]) -> None:
+        try:
+            box.append(self.grammar.finish())
+        except Exception as exc:  # the turn goes on with whisper's result alone
+            box.append(Transcript(text="", engine=self.grammar.engine, error=f"grammar recogniser failed: {exc}"))
+
+    def decode(self, pcm8k: npt.ArrayLike) -> Transcript:
+        """Whisper's early decode at a pause (the grammar goes on being fed until the turn ends)."""
+        return self.whisper.decode(pcm8k)
+
+    def discard(self) -> None:
+        self.whisper.discard()
+        if self._paired:
+            self._paired = False
+            self._finish_quietly()
+
+    def settle(self, early: Transcript) -> Transcript:
+        """The early whisper decode stood: on a paired turn, combined with the grammar's final result."""
+        self.whisper.discard()
+        if not self._paired:
+            return early
+        self._paired = False
+        box: list[Transcript] = []
+        self._finish_grammar(box)
+        return self.combine(box[0], early)
+
+    def combine(self, grammar: Transcript, heard: Transcript) -> Transcript:
+        """One transcript from the grammar's and whisper's results on the same paired turn."""
+        latency = max(grammar.latency_ms, heard.latency_ms)
+        if not heard.ok:
+            if not grammar.ok:
+                return heard
+            log.warning("whisper failed on a paired turn (%s): the grammar's result is used, unsure", heard.error)
+            return _as(grammar, latency, unsure=bool(grammar.text))
+        if not grammar.ok:
+            log.warning("%s: whisper's result is used, unsure", grammar.error)
+            return _as(heard, latency, unsure=bool(heard.text))
+        mine, theirs = self.read_value(self._expect, heard.text), self.read_value(self._expect, grammar.text)
+        if mine is not None and mine == theirs:
+            return _as(heard, latency, unsure=False, confidence=max(heard.confidence, grammar.confidence))
+        if mine is not None:
+            return _as(heard, latency, unsure=True)
+        if theirs is not None:
+            return _as(grammar, latency, unsure=True)
+        return _as(heard, latency, unsure=False)
+
+    def close(self) -> None:
+        self.whisper.close()
+        self.grammar.close()
+
+    def _finish_quietly(self) -> None:
+        try:
+            self.grammar.finish()
+        except Exception:  # an abandoned turn's result is not wanted
+            pass
+
+
+def _as(t: Transcript, latency_ms: float, *, unsure: bool, confidence: float | None = None) -> Transcript:
+    return dataclasses.replace(t, latency_ms=latency_ms, engine=f"both:{t.engine}" if t.engine else "both",
+                               error=None, unsure=unsure, confidence=t.confidence if confidence is None else confidence)

@@ -1,0 +1,159 @@
+"""The ``both`` engine's rule (call/paired_recognition.py): a value both recognisers agree on is used as
+heard, one they disagree on is marked unsure (the conversation reads it back), and the engine reads it
+back. The recognisers are scripted stand-ins (the logic under test is the pairing, not recognition); the
+values are read by the demo map's real slot parsers, and the read-back by the real conversation engine."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader
+from ari_agent.conversation.intent_map import load_intent_map
+from ari_agent.seam import Expectation
+from ari_agent.speech.recognizer import Transcript
+
+ORDER = Expectation(kind="digits", min_digits=4, max_digits=4, slot="order_number", dtmf=True)
+
+
+class Scripted:
+    """Says what it is told to, and records what it was asked to do."""
+
+    def __init__(self, engine: str, text: str = "", *, error: str | None = None, partial: str = "") -> None:
+        self.engine = engine
+        self.text = text
+        self.error = error
+        self._partial = partial
+        self.calls: list[str] = []
+
+    def start(self, expect: Expectation) -> None:
+        self.calls.append(f"start:{expect.kind}")
+
+    def feed(self, pcm8k: Any) -> None:
+        self.calls.append("feed")
+
+    def partial(self) -> str:
+        return self._partial
+
+    def finish(self) -> Transcript:
+        self.calls.append("finish")
+        if self.error == "raise":
+            raise RuntimeError("decoder broke")
+        return Transcript(text=self.text, confidence=0.8, engine=self.engine, error=self.error, latency_ms=10)
+
+    def decode(self, pcm8k: Any) -> Transcript:
+        self.calls.append("decode")
+        return Transcript(text=self.text, confidence=0.7, engine=self.engine, latency_ms=5)
+
+    def discard(self) -> None:
+        self.calls.append("discard")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.fixture(scope="module")
+def reader() -> SlotReader:
+    return SlotReader(load_intent_map(), today=lambda: date(2026, 3, 4))
+
+
+def turn(reader: SlotReader, expect: Expectation, whisper: str, grammar: str, **kw: Any) -> tuple[Transcript,
+                                                                                                 Scripted, Scripted]:
+    wh, ps = Scripted("whisper", whisper, **{k: v for k, v in kw.items() if k == "error"}), Scripted("pocketsphinx",
+                                                                                                    grammar)
+    rec = PairedRecognizer(wh, ps, reader)
+    rec.start(expect)
+    rec.feed(b"\0\0" * 160)
+    return rec.finish(), wh, ps
+
+
+def test_agreement_is_used_as_heard(reader: SlotReader) -> None:
+    t, wh, ps = turn(reader, ORDER, "It's 4567.", "four five six seven")
+    assert (t.text, t.unsure, t.engine) == ("It's 4567.", False, "both:whisper")
+    assert t.confidence == 0.8 and t.latency_ms == 10
+    assert ps.calls == ["start:digits", "feed", "finish"] and wh.calls == ["start:digits", "feed", "finish"]
+
+
+def test_disagreement_is_unsure_and_keeps_whispers_value(reader: SlotReader) -> None:
+    t, _, _ = turn(reader, ORDER, "It's 4567.", "eight four five six")
+    assert (t.text, t.unsure) == ("It's 4567.", True)
+
+
+def test_only_the_grammar_has_a_value_it_is_unsure(reader: SlotReader) -> None:
+    t, _, _ = turn(reader, ORDER, "Hmm, let me find it.", "four five six seven")
+    assert (t.text, t.unsure, t.engine) == ("four five six seven", True, "both:pocketsphinx")
+
+
+def test_neither_has_a_value_whisper_is_heard_as_is(reader: SlotReader) -> None:
+    t, _, _ = turn(reader, ORDER, "What are your opening hours?", "")
+    assert (t.text, t.unsure) == ("What are your opening hours?", False)
+
+
+def test_values_are_read_as_the_slot_reads_them(reader: SlotReader) -> None:
+    postcode = Expectation(kind="letters", slot="postcode")
+    assert turn(reader, postcode, "SW1A 1AA", "s w one a one a a")[0].unsure is False
+    assert turn(reader, postcode, "SW1A 1AA", "s w one a one a h")[0].unsure is True
+
+
+def test_open_and_yes_no_turns_are_whispers_alone(reader: SlotReader) -> None:
+    for expect in (Expectation(kind="open"), Expectation(kind="yes_no")):
+        wh, ps = Scripted("whisper", "yes please"), Scripted("pocketsphinx", "no", partial="no")
+        rec = PairedRecognizer(wh, ps, reader)
+        rec.start(expect)
+        rec.feed(b"\0\0" * 160)
+        assert rec.partial() == ""
+        t = rec.finish()
+        assert (t.text, t.unsure, t.engine) == ("yes please", False, "whisper")
+        assert ps.calls == []
+
+
+def test_the_grammar_partial_drives_the_endpointer_on_paired_turns(reader: SlotReader) -> None:
+    rec = PairedRecognizer(Scripted("whisper"), Scripted("pocketsphinx", partial="four five"), reader)
+    rec.start(ORDER)
+    assert rec.partial() == "four five"
+
+
+def test_a_failed_engine_leaves_the_other_unsure(reader: SlotReader) -> None:
+    t, _, _ = turn(reader, ORDER, "", "four five six seven", error="worker timed out")
+    assert (t.text, t.unsure, t.error) == ("four five six seven", True, None)
+    wh, ps = Scripted("whisper", "It's 4567."), Scripted("pocketsphinx", "x", error="raise")
+    rec = PairedRecognizer(wh, ps, reader)
+    rec.start(ORDER)
+    t = rec.finish()
+    assert (t.text, t.unsure, t.error) == ("It's 4567.", True, None)
+
+
+def test_a_speculative_result_is_settled_with_the_grammar(reader: SlotReader) -> None:
+    wh, ps = Scripted("whisper", "It's 4567."), Scripted("pocketsphinx", "four five six seven")
+    rec = PairedRecognizer(wh, ps, reader)
+    rec.start(ORDER)
+    early = rec.decode(b"\0\0" * 160)
+    t = rec.settle(early)
+    assert (t.text, t.unsure) == ("It's 4567.", False)
+    assert wh.calls[-2:] == ["decode", "discard"] and ps.calls[-1] == "finish"
+    ps.text = "one two three four"
+    rec.start(ORDER)
+    assert rec.settle(rec.decode(b"")).unsure is True
+
+
+def test_the_engine_reads_back_an_unsure_value_and_uses_a_sure_one() -> None:
+    from ari_agent.conversation.engine import ConversationEngine
+    from ari_agent.conversation.nlu import build_classifier
+    from ari_agent.seam import CallStarted, CallTool, Say, Utterance
+
+    intent_map = load_intent_map()
+    classifier = build_classifier(intent_map.nlu_intents())
+
+    def order_turn(unsure: bool) -> list[Any]:
+        engine = ConversationEngine(intent_map, classifier, call_id="c-1")
+        engine.handle(CallStarted(caller_id="100"))
+        engine.handle(Utterance("I'd like to check the status of my order"))
+        return engine.handle(Utterance("It's 4567.", 0.9, unsure=unsure))
+
+    sure = order_turn(False)
+    assert any(isinstance(a, CallTool) and a.args == {"order_number": "4567"} for a in sure), sure
+    unsure = order_turn(True)
+    assert not any(isinstance(a, CallTool) for a in unsure), unsure
+    assert any(isinstance(a, Say) and "4 5 6 7" in a.text and "right" in a.text for a in unsure), unsure
