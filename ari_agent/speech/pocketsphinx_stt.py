@@ -249,10 +249,15 @@ class PocketsphinxRecognizer:
                           audio_ms=audio_ms, engine=self.engine)
 
     def close(self) -> None:
+        """End the call: the decoder (its own copy of the acoustic model, ~10 MB native) is released now,
+        not whenever the last reference to this recogniser goes."""
+        if self._closed:
+            return
         if self._in_utt:
             self._decoder.end_utt()
             self._in_utt = False
         self._closed = True
+        del self._decoder
 
     def recognise(self, expect: Expectation, pcm8k: npt.ArrayLike, chunk: int = 160) -> Transcript:
         """One whole utterance, fed in ``chunk``-sample pieces as the line would deliver it."""

@@ -112,3 +112,18 @@ def test_a_hedge_to_a_yes_no_question_is_heard_as_a_hedge(rec: PocketsphinxRecog
         got = rec.recognise(YES_NO, caller_audio(text, "flite:rms"))
         assert got.text == heard and read_yes_no(got.text).verdict == "unclear"
     assert rec.recognise(YES_NO, caller_audio("yes please", "flite:rms")).text == "yes please"
+
+
+def test_close_releases_the_decoder_at_once() -> None:
+    """A call's decoder (its own acoustic model, ~10 MB native) goes with close(), not with the last reference
+    to the recogniser: under load, anything still holding ended calls' recognisers kept every decoder."""
+    rec = PocketsphinxRecognizer()
+    rec.start(Expectation(kind="yes_no"))
+    rec.feed(np.zeros(1600, dtype=np.int16))
+    rec.close()
+    assert not hasattr(rec, "_decoder")  # dropped: freed although `rec` is still referenced here
+    rec.close()  # twice: fine
+    assert rec.partial() == "" and rec.finish().error == "no turn in progress"
+    rec.feed(np.zeros(160, dtype=np.int16))
+    with pytest.raises(SttError, match="closed"):
+        rec.start(Expectation(kind="yes_no"))
