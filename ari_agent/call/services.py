@@ -26,8 +26,22 @@ class VoiceLoopSettings:
     tool_timeout_s: float = 8.0
     dtmf_interdigit_s: float = 2.0
     endpointer: EndpointerConfig = field(default_factory=lambda: EndpointerConfig(echo_min_speech_ms=140))
-    stt: SttConfig = field(default_factory=SttConfig)
+    stt: SttConfig = field(default_factory=lambda: SttConfig(engine="pocketsphinx"))  # resolved: never "auto"
     business_hours: bool = True  # the map's hours judged on the local clock (False: always open)
+
+
+def call_recognizer(stt: SttConfig, intent_map: IntentMap, whisper_pool: WhisperWorkerPool | None = None
+                    ) -> SpeechRecognizer:
+    """One call's recogniser for a resolved ``stt.engine`` (``both``: whisper and the grammar, paired on the
+    map's value turns; ``ari-agent transcribe`` uses it too)."""
+    if stt.engine != "both":
+        return create_recognizer(stt, whisper_pool=whisper_pool)
+    from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader
+
+    whisper = create_recognizer(stt.model_copy(update={"engine": "whisper"}), whisper_pool=whisper_pool)
+    grammar = create_recognizer(stt.model_copy(update={"engine": "pocketsphinx"}))
+    assert isinstance(whisper, SpeculativeRecognizer)
+    return PairedRecognizer(whisper, grammar, SlotReader(intent_map))
 
 
 class VoiceServices:
@@ -46,15 +60,7 @@ class VoiceServices:
     def recognizer(self) -> SpeechRecognizer:
         """A recogniser for one call (pocketsphinx: its own decoder; whisper: the shared pool; both: the two,
         paired on turns answered with a value)."""
-        stt = self.settings.stt
-        if stt.engine != "both":
-            return create_recognizer(stt, whisper_pool=self.whisper_pool)
-        from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader
-
-        whisper = create_recognizer(stt.model_copy(update={"engine": "whisper"}), whisper_pool=self.whisper_pool)
-        grammar = create_recognizer(stt.model_copy(update={"engine": "pocketsphinx"}))
-        assert isinstance(whisper, SpeculativeRecognizer)
-        return PairedRecognizer(whisper, grammar, SlotReader(self.intent_map))
+        return call_recognizer(self.settings.stt, self.intent_map, self.whisper_pool)
 
     async def aclose(self) -> None:
         await self.tools.aclose()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ari_agent.cli.common import config_from
+from ari_agent.config import Config
 
 
 def register(sub: Any) -> None:
@@ -49,8 +50,15 @@ def register(sub: Any) -> None:
     register_drill(bsub)
 
 
+def engines_config(args: argparse.Namespace) -> Config:
+    """The config with its speech engines resolved (``auto``: as ``ari-agent run`` would, logged once)."""
+    from ari_agent.ops.engines import resolve_engines
+
+    return resolve_engines(config_from(args)).config
+
+
 def handle_media(args: argparse.Namespace) -> int:
-    cfg = config_from(args)
+    cfg = engines_config(args)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="ari-agent-bench-"))
     result = asyncio.run(_media(cfg, args.calls, work))
     print(json.dumps(result, indent=2))
@@ -66,7 +74,7 @@ async def _media(cfg: Any, calls: int, work: Path) -> dict[str, Any]:
 def handle_latency(args: argparse.Namespace) -> int:
     from ari_agent.devtools.bench_latency import run_latency_bench
 
-    cfg = config_from(args)
+    cfg = engines_config(args)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="ari-agent-bench-"))
     plot = args.plot or work / "latency.png"
     result = asyncio.run(run_latency_bench(cfg, args.calls, work, plot, args.rounds))
@@ -77,7 +85,7 @@ def handle_latency(args: argparse.Namespace) -> int:
 def handle_load(args: argparse.Namespace) -> int:
     from ari_agent.devtools.bench_load import run_load_bench
 
-    cfg = config_from(args)
+    cfg = engines_config(args)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="ari-agent-bench-"))
     result = asyncio.run(run_load_bench(cfg, args.calls, args.minutes, work))
     print(json.dumps(result, indent=2))

@@ -25,6 +25,7 @@ from ari_agent.call.sweep import sweep_orphans
 from ari_agent.cli.common import config_from
 from ari_agent.config import Config
 from ari_agent.errors import AriAgentError
+from ari_agent.ops.engines import resolve_engines
 from ari_agent.ops.health import ServeState, start_ops_server
 from ari_agent.records.acd import AcdFollower
 from ari_agent.records.store import CallRecordStore
@@ -61,6 +62,7 @@ async def serve(cfg: Config) -> int:
         log.info("health and metrics on %s (port %d): /healthz /readyz /metrics", cfg.metrics.bind, port)
     # Callers a dead predecessor left in Stasis go to the queue now, not after the models have loaded.
     await sweep_before_start(cfg)
+    cfg = (await asyncio.to_thread(resolve_engines, cfg)).config  # stt/tts "auto": decided once, logged
     manager = await build_call_manager(cfg)
     state.source = manager
     runner = asyncio.create_task(manager.run(), name="ari-events")

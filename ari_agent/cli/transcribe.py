@@ -24,7 +24,6 @@ from ari_agent.errors import AriAgentError, MediaError
 from ari_agent.media.pcm import wav_to_line_rate
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SpeechRecognizer
-from ari_agent.speech.stt import create_recognizer
 from ari_agent.speech.utterance import recognise_utterance
 
 KINDS = ("open", "yes_no", "digits", "number", "date", "time", "letters", "free_text")
@@ -54,7 +53,10 @@ def expectation(kind: str, digits: str | None, phrases: tuple[str, ...]) -> Expe
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    from ari_agent.call.services import call_recognizer
+    from ari_agent.ops.engines import resolve_engines
+
+    cfg = resolve_engines(load_config(args.config)).config  # stt.engine auto: as `ari-agent run` decides it
     intent_map = load_intent_map(args.map or cfg.conversation.intent_map or DEMO_MAP_PATH)
     phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
     expect = expectation(args.expect, args.digits, phrases)
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
         pool = create_whisper_pool(cfg.stt, cfg.models.dir)
     try:
-        recognizer = create_recognizer(cfg.stt, whisper_pool=pool)
+        recognizer = call_recognizer(cfg.stt, intent_map, pool)
         try:
             return transcribe_files(recognizer, expect, args.files, sys.stdout)
         finally:

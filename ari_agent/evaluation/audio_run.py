@@ -6,7 +6,9 @@ The agent runs in this process (``devtools/harness.py``: the ``CallManager`` of 
 service config plus: the voice conversation, the suite's intent map, tools on a demo backend started for
 the run (one for the whole run: ``backend_faults`` are set and cleared per scenario), and call records
 in the run's records database with a salt of the run's own. Speech engines are the config's
-(``stt.engine`` / ``tts.engine``; the defaults, as in the quick start: pocketsphinx and espeak-ng).
+(``stt.engine`` / ``tts.engine``; the default ``auto``, as in the quick start, is resolved as ``ari-agent run``
+resolves it: both and piper where their models are prepared and their runtimes import, else pocketsphinx
+and espeak-ng).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ari_agent.evaluation.run import ClassifierFactory, RunResult, SuiteResult, 
 from ari_agent.evaluation.scenario import Suite, load_suite
 from ari_agent.evaluation.speech_figures import speech_figures
 from ari_agent.evaluation.text_runner import TextModeRunner
+from ari_agent.ops.engines import resolve_engines
 from ari_agent.records.model import CallerHasher, version_hash
 from ari_agent.records.store import CallRecordStore
 
@@ -85,7 +88,11 @@ async def evaluate_audio(
         async with running_demo_backend() as backend_url:
             cfg = agent_config(config_path, os.environ if env is None else env, records_url=records_url,
                                salt=salt, map_path=map_path, backend_url=backend_url, work_dir=work_dir)
-            result.classifier = f"default; stt {cfg.stt.engine}, tts {cfg.tts.engine}"
+            engines = await asyncio.to_thread(resolve_engines, cfg)
+            cfg = engines.config
+            result.classifier = "default; " + ", ".join(
+                f"{c.setting.split('.')[0]} {c.engine}{' (auto)' if c.auto else ''}"
+                for c in (engines.stt, engines.tts))
             await check_redis(cfg.redis.url)  # up front: without it every transfer lacks its context
             async with InProcessAgent(cfg) as agent:
                 assert agent.caller is not None and agent.ari is not None

@@ -18,6 +18,7 @@ import numpy as np
 from ari_agent.config import Config
 from ari_agent.media.pcm import Codec
 from ari_agent.media.rtp import RtpPacket
+from ari_agent.ops.engines import ResolvedEngines, resolve_engines
 from ari_agent.ops.models import PIPER_JOE, WHISPER_TINY_EN, ModelSpec, model_status, prepared_whisper_model
 from ari_agent.telephony.ari import AriAuthError, AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.event_stream import AriEventStream
@@ -45,7 +46,8 @@ class _Sink(asyncio.DatagramProtocol):
 
 
 async def run_checks(cfg: Config) -> list[Check]:
-    checks: list[Check] = [await asyncio.to_thread(check_models, cfg)]
+    engines = await asyncio.to_thread(resolve_engines, cfg, announce=False)
+    checks: list[Check] = [check_engines(engines), await asyncio.to_thread(check_models, engines.config)]
     checks.extend(await asyncio.to_thread(check_write_queue, cfg))
     ari = AriClient.from_config(cfg.ari)
     async with ari:
@@ -126,6 +128,12 @@ def check_write_queue(cfg: Config) -> list[Check]:
         return checks
     finally:
         conn.close()
+
+
+def check_engines(engines: ResolvedEngines) -> Check:
+    """The speech engines a service started now would run (``auto`` decided here as ``ari-agent run`` does),
+    and why; an ``auto`` that falls back to the embedded engines is fine (the low-CPU mode), and says why."""
+    return Check("engines", True, "; ".join(c.describe() for c in (engines.stt, engines.tts)))
 
 
 def check_models(cfg: Config) -> Check:

@@ -29,7 +29,10 @@ def create_recognizer(
     whisper: a light per-call front end over the process-wide ``whisper_pool`` (built once with
     :func:`ari_agent.speech.whisper_stt.create_whisper_pool`); required for that engine.
     """
-    config = config or SttConfig()
+    config = config or SttConfig(engine="pocketsphinx")
+    if config.engine == "auto":
+        raise SttError("stt.engine 'auto' is resolved when the service starts (ari_agent.ops.engines), "
+                       "not per call")
     if config.engine == "pocketsphinx":
         from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
 

@@ -1,4 +1,5 @@
-"""The agent's voice, chosen by config: ``tts.engine`` = ``espeak-ng`` (alias ``espeak``) or ``piper``.
+"""The agent's voice, chosen by config: ``tts.engine`` = ``espeak-ng`` (alias ``espeak``) or ``piper``
+(``auto``, the default, is resolved to one of them at service start: ``ari_agent.ops.engines``).
 
 Where the Piper voice comes from, first match wins: ``tts.piper.model_path``; the copy that
 ``ari-agent models prepare`` verified into the models directory; the installed voice wheel
@@ -49,6 +50,8 @@ def piper_voice_path(cfg_tts: TtsConfig, models_dir: Path = DEFAULT_MODELS_DIR) 
 
 def create_tts(cfg_tts: TtsConfig, models_dir: Path = DEFAULT_MODELS_DIR) -> TextToSpeech:
     """The engine ``cfg_tts.engine`` names; raises TtsError (one plain line) when it cannot run here."""
+    if cfg_tts.engine == "auto":
+        raise TtsError("tts.engine 'auto' is resolved when the service starts (ari_agent.ops.engines)")
     if cfg_tts.engine == "piper":
         from ari_agent.speech.piper_tts import PiperTts
 

@@ -15,6 +15,11 @@ from ari_agent.devtools.voices import synthesize_caller
 from ari_agent.ops.localpbx import LocalPbx
 from ari_agent.telephony.ari import AriClient
 
+# The cheap speech engines for whatever reads the environment here (CLI subprocesses, evaluate_audio with
+# env=None): stt/tts "auto" would load whisper and Piper where they are prepared, at CI time's expense.
+os.environ.setdefault("ARI_AGENT__STT__ENGINE", "pocketsphinx")
+os.environ.setdefault("ARI_AGENT__TTS__ENGINE", "espeak-ng")
+
 
 @pytest.fixture(scope="session")
 def pbx() -> Iterator[LocalPbx]:
@@ -45,6 +50,10 @@ def agent_config(tmp_path: Path, **env: str) -> Config:
         "ARI_AGENT__CONVERSATION__MODE": "greet_and_listen",
         # outcomes must not depend on the hour the suite runs at (the demo map closes at 18:00 and on Sundays)
         "ARI_AGENT__CONVERSATION__BUSINESS_HOURS": "false",
+        # The cheap engines (CI time): stt/tts "auto" would load whisper and Piper where they are prepared.
+        # A test that wants the neural ones sets them (test_voice_neural.py: stt__engine="both").
+        "ARI_AGENT__STT__ENGINE": "pocketsphinx",
+        "ARI_AGENT__TTS__ENGINE": "espeak-ng",
     }
     base.update({f"ARI_AGENT__{k.upper()}": v for k, v in env.items()})
     return load_config(None, env=base)

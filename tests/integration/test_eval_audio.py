@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 async def test_voice_smoke_suite_is_judged_from_records_and_recordings(pbx: LocalPbx, tmp_path: Path,
                                                                       redis_server: str) -> None:  # noqa: F811
     url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
-    env = {"ARI_AGENT__REDIS__URL": redis_server, "ARI_AGENT__TTS__CACHE_DIR": "/tmp/ari-agent-test-state/prompt-cache"}
+    env = {"ARI_AGENT__REDIS__URL": redis_server, "ARI_AGENT__TTS__CACHE_DIR": "/tmp/ari-agent-test-state/prompt-cache",
+           # the cheap engines (CI time): stt/tts "auto" would load whisper and Piper where they are prepared
+           "ARI_AGENT__STT__ENGINE": "pocketsphinx", "ARI_AGENT__TTS__ENGINE": "espeak-ng"}
     result = await evaluate_audio([resolve_suite_path("voice-smoke")], lambda m: build_classifier(m.nlu_intents()),
                                   records_url=url, work_dir=tmp_path / "work", env=env)
     (suite,) = result.suites

@@ -66,6 +66,9 @@ class AgentProcess:
             # No Redis here: the restart cleanup must work without it (minimal context).
             "ARI_AGENT__REDIS__URL": f"redis://127.0.0.1:{free_port()}/0",
             "ARI_AGENT__LOG__LEVEL": "INFO",
+            # the cheap engines (CI time; stt/tts "auto" would load whisper and Piper where prepared)
+            "ARI_AGENT__STT__ENGINE": "pocketsphinx",
+            "ARI_AGENT__TTS__ENGINE": "espeak-ng",
         }
         base.update({f"ARI_AGENT__{k.upper()}": v for k, v in env.items()})
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ARI_AGENT__")} | base

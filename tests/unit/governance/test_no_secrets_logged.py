@@ -56,6 +56,8 @@ async def test_no_secret_in_any_log(tmp_path: Path, monkeypatch: pytest.MonkeyPa
            "ARI_AGENT__REDIS__URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0",
            "ARI_AGENT__CONVERSATION__INTENT_MAP": str(map_file),
            "ARI_AGENT__TTS__CACHE_DIR": "/tmp/ari-agent-test-state/prompt-cache",
+           "ARI_AGENT__STT__ENGINE": "pocketsphinx",  # resolved engines: the call layer refuses "auto"
+           "ARI_AGENT__TTS__ENGINE": "espeak-ng",
            "ARI_AGENT__GOVERNANCE__PRODUCTION": "true",
            "ARI_AGENT__GOVERNANCE__AUDIT_LOG": str(tmp_path / "audit.jsonl"),
            "ARI_AGENT__GOVERNANCE__KILLSWITCH_OVERRIDE_FILE": str(tmp_path / "killswitch.on"),

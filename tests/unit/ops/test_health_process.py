@@ -38,6 +38,8 @@ def test_run_without_asterisk_is_alive_not_ready_and_stops_on_sigterm(tmp_path: 
         "ARI_AGENT__CONVERSATION__MODE": "greet_and_listen",
         "ARI_AGENT__TTS__CACHE_DIR": str(tmp_path / "prompts"),
         "ARI_AGENT__AGENT__RECORDINGS_DIR": str(tmp_path / "recordings"),
+        # stt/tts "auto" (the default) with no model prepared: `run` decides on the embedded engines, and says so
+        "ARI_AGENT__MODELS__DIR": str(tmp_path / "no-models"),
     }
     log = (tmp_path / "agent.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from ari_agent.cli import main; sys.exit(main())",
@@ -51,6 +53,9 @@ def test_run_without_asterisk_is_alive_not_ready_and_stops_on_sigterm(tmp_path: 
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "agent.log").read_text()
             time.sleep(0.1)
         assert probe(port, "/healthz") == (200, {"status": "alive"})
+        started = (tmp_path / "agent.log").read_text()
+        assert "speech engines: stt.engine auto -> pocketsphinx (fallback: whisper-tiny.en: not prepared" in started
+        assert "; tts.engine auto -> espeak-ng (fallback: piper-en_US-joe-medium: not prepared" in started
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, (tmp_path / "agent.log").read_text()
     finally:

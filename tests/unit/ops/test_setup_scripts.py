@@ -94,3 +94,16 @@ def test_a_normal_user_is_re_run_through_sudo(world: Path, script: str) -> None:
     assert line.startswith("sudo --preserve-env=ARI_AGENT_STATE_DIR,"), line
     assert line.endswith(f"bash {path} -k two words"), line  # exec'd: the rest of the script never ran
     assert PASSED not in res.stdout
+
+
+@pytest.mark.parametrize(("env", "extras"), [({}, "whisper"), ({"ARI_AGENT_EXTRAS": ""}, ""),
+                                             ({"ARI_AGENT_EXTRAS": "dev,whisper,postgres"}, "dev,whisper,postgres")])
+def test_install_adds_the_whisper_extra_unless_told_otherwise(env: dict[str, str], extras: str) -> None:
+    """The quick start (install.sh with ARI_AGENT_EXTRAS unset) installs pywhispercpp, so stt.engine auto
+    gets the neural ears; an empty ARI_AGENT_EXTRAS is the low-CPU install; a list is taken as given."""
+    lines = (REPO / "scripts" / "install.sh").read_text(encoding="utf-8").splitlines()
+    [line] = [ln for ln in lines if ln.startswith("extras=")]
+    assert any('pip install -q -e ".${extras:+[$extras]}"' in ln for ln in lines)
+    res = subprocess.run(["bash", "-c", f'{line}\nprintf %s "$extras"'], env={"PATH": os.environ["PATH"], **env},
+                         capture_output=True, text=True, timeout=10, check=True)
+    assert res.stdout == extras

@@ -18,7 +18,7 @@ DIGITS = Expectation(kind="digits", min_digits=4, max_digits=4)
 
 @pytest.fixture(scope="module")
 def rec() -> PocketsphinxRecognizer:
-    r = create_recognizer(SttConfig())
+    r = create_recognizer(SttConfig(engine="pocketsphinx"))
     assert isinstance(r, PocketsphinxRecognizer)
     return r
 
@@ -28,6 +28,8 @@ def test_factory_gives_a_protocol_conforming_recogniser(rec: PocketsphinxRecogni
     assert rec.engine == "pocketsphinx"
     with pytest.raises(SttError):
         create_recognizer(SttConfig(engine="whisper"))  # no pool given
+    with pytest.raises(SttError, match="'auto' is resolved when the service starts"):
+        create_recognizer(SttConfig())  # the default: decided once at start (ops/engines.py), never per call
 
 
 def test_yes_no_then_digits_then_open_on_one_decoder(rec: PocketsphinxRecognizer) -> None:
