@@ -1,8 +1,13 @@
-"""Speaking on the line: prompts sentence by sentence, stopped at once when the caller barges in.
+"""Speaking on the line: prompts piece by piece (clauses for a neural voice, else sentences), stopped at
+once when the caller barges in.
 
-The first sentence plays while the next is synthesised. A barge-in (the listener's event) flushes
-the outbound audio and reports the words the caller actually heard, computed from how many 20 ms
-frames of each sentence went out before the flush.
+The text comes as a :class:`~ari_agent.speech.tts.SpeechStream`: each piece is queued on the line the
+moment it is rendered, so the first plays while the next render, and back to back when rendering keeps
+up. When it does not, the line idles (silence, or nothing with DTX) until the next piece is ready, which
+then follows in order. While a piece renders, a barge-in, the caller hanging up or a hold stops at
+once: the audio queued is flushed and the stream closed, so pieces not rendered yet never are. A
+barge-in reports the words the caller actually heard, from how many 20 ms frames of each piece went
+out before the flush.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +26,7 @@ from ari_agent.call.timing import TurnTiming
 from ari_agent.media.pcm import SAMPLES_PER_FRAME, Pcm
 from ari_agent.metrics import BARGE_INS
 from ari_agent.seam import Say
-from ari_agent.speech.tts import split_sentences
+from ari_agent.speech.tts import SpeechChunk, SpeechStream
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +75,27 @@ def heard_text(spoken: list[_Spoken], frames_sent: int) -> str:
 
 
 class Playback:
-    def __init__(self, out: AudioOut, synthesize: Callable[[str], Pcm], *, caller_gone: asyncio.Event,
+    def __init__(self, out: AudioOut, speech: Callable[[str], SpeechStream], *, caller_gone: asyncio.Event,
                  barge_in: asyncio.Event, set_playing: Callable[[bool], None], call_log: CallLog) -> None:
         self.out = out
-        self.synthesize = synthesize  # blocking: run in a thread
+        self.speech = speech  # a text -> its rendered pieces, in order (PromptCache.stream)
         self.caller_gone = caller_gone
         self.barge_in = barge_in
         self.set_playing = set_playing  # the endpointer's echo-aware mode
         self.call_log = call_log
         self.barge_ins: list[str] = []
-        self.held = False  # the line is no longer the conversation's (a forced handoff is being announced)
+        self._held = asyncio.Event()  # the line is no longer the conversation's (a forced handoff is announced)
+
+    @property
+    def held(self) -> bool:
+        return self._held.is_set()
+
+    @held.setter
+    def held(self, value: bool) -> None:
+        if value:
+            self._held.set()
+        else:
+            self._held.clear()
 
     def hold(self) -> None:
         """Stop what is playing and say nothing more from the conversation (a supervisor's takeover or the
@@ -92,18 +108,26 @@ class Playback:
         the caller barged in. ``turn``: the caller turn this answers (first-audio timings)."""
         spoken: list[_Spoken] = []
         self.set_playing(True)
+        stream = self.speech(say.text)
         try:
-            for sentence in split_sentences(say.text):
+            while True:
                 if self.held:
                     return None
-                pcm = await asyncio.to_thread(self.synthesize, sentence)
+                chunk = await self._next_piece(stream, say.interruptible)
                 if self.held:
                     return None
-                started = self.out.play(pcm)
+                if self.caller_gone.is_set():
+                    self.out.stop_playback()  # nobody is listening: send nothing more
+                    return None
+                if chunk is None:
+                    if say.interruptible and self.barge_in.is_set():
+                        return self._barged(spoken)
+                    break
+                started = self.out.play(chunk.pcm)
                 if turn is not None and turn.tts_first_audio is None:
                     turn.tts_first_audio = time.monotonic()
                     started.add_done_callback(functools.partial(_note_first_packet, turn))
-                spoken.append(_Spoken(sentence, frames_of(pcm)))
+                spoken.append(_Spoken(chunk.text, frames_of(chunk.pcm)))
                 if say.interruptible and self.barge_in.is_set():
                     return self._barged(spoken)
             waits = {"drained": self.out.drained(), "gone": self.caller_gone.wait()}
@@ -116,7 +140,22 @@ class Playback:
                 return self._barged(spoken)
             return None
         finally:
+            await stream.aclose()  # pieces not rendered yet (a barge-in, a hang-up, a hold) never are
             self.set_playing(False)
+
+    async def _next_piece(self, stream: SpeechStream, interruptible: bool) -> SpeechChunk | None:
+        """The stream's next piece, or None when there is none or something stopped the wait first: a
+        barge-in (when ``interruptible``), the caller hanging up, a hold. The piece being rendered then is
+        left to the stream's closing."""
+        if stream.ready():
+            return await stream.next()
+        piece: asyncio.Future[SpeechChunk | None] = asyncio.ensure_future(stream.next())
+        waits: dict[str, Awaitable[object]] = {"piece": piece, "gone": self.caller_gone.wait(),
+                                               "held": self._held.wait()}
+        if interruptible:
+            waits["barge_in"] = self.barge_in.wait()
+        done = await first_of(**waits)
+        return piece.result() if "piece" in done else None
 
     async def wait_playout(self) -> bool:
         """Until what is queued has gone out; False if the caller hung up first."""

@@ -3,8 +3,8 @@
 ``VoiceConversation`` wires one call's parts together and carries out the engine's actions (DESIGN.md's
 seam) through the shared :class:`~ari_agent.call.actions.ActionInterpreter`:
 
-- ``Say`` → :class:`~ari_agent.call.playback.Playback` (sentence by sentence; barge-in flushes the
-  line and the engine is told what the caller heard);
+- ``Say`` → :class:`~ari_agent.call.playback.Playback` (piece by piece as the voice renders them:
+  clauses for a neural voice; barge-in flushes the line and the engine is told what the caller heard);
 - ``Listen`` → :class:`~ari_agent.call.listening.Listener` (endpointer, recogniser fed as the caller
   speaks, turn rules of :mod:`ari_agent.speech.turn_completion`) raced against
   :func:`~ari_agent.call.dtmf.collect_dtmf`;
@@ -104,7 +104,7 @@ class VoiceConversation:
                                  speculate_after_ms=stt.whisper.speculate_after_ms
                                  if stt.engine in ("whisper", "both") else 0)
         self.transcripts = self.listener.transcripts
-        self.playback = Playback(call.endpoint, self.s.prompts.sentence, caller_gone=call.caller_gone,
+        self.playback = Playback(call.endpoint, self.s.prompts.stream, caller_gone=call.caller_gone,
                                  barge_in=self.listener.barge_in, set_playing=endpointer.set_playing,
                                  call_log=self.events)
         self.barge_ins = self.playback.barge_ins

@@ -20,6 +20,7 @@ and resampled to the 8 kHz line rate with soxr.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -37,7 +38,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ari_agent.media.pcm import Pcm, float_to_pcm16, resample
-from ari_agent.speech.tts import LINE_RATE, TtsError, split_sentences
+from ari_agent.speech.clauses import MIN_CLAUSE_WORDS, split_clauses
+from ari_agent.speech.tts import LINE_RATE, CancelToken, TtsError, split_sentences
+
+__all__ = ["MIN_CLAUSE_WORDS", "EspeakPhonemizer", "PiperTts", "PiperVoice", "clause_terminators", "join_clauses",
+           "phonemes_to_ids", "split_clauses"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +50,6 @@ BOS, EOS, PAD = "^", "$", "_"
 # Clause punctuation as the voices saw it in training (espeak clause terminators).
 CLAUSE_PUNCTUATION = ",;:.!?"
 _CLAUSE_END = re.compile(r"[,;:.!?]+(?=\s|$)")
-_CLAUSE_SPLIT = re.compile(r"(?<=[,;:])\s+")
-MIN_CLAUSE_WORDS = 3  # shorter pieces are merged into the next: prosody needs some context
 _LANGUAGE_FLAG = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")  # espeak's "(en)" language-switch marks
 SENTENCE_GAP_S = 0.2  # silence between the sentences of one multi-sentence text
 # Fixed make-up gain (+3 dB, then clipped): the joe voice comes out ~4 dB below espeak-ng (RMS -25 vs
@@ -113,24 +116,6 @@ def join_clauses(clauses: Sequence[str], terminators: Sequence[str]) -> str:
         return " ".join(parts)
     final = terminators[-1] if terminators else ""
     return " ".join(clauses) + final
-
-
-def split_clauses(sentence: str, min_words: int = MIN_CLAUSE_WORDS) -> list[str]:
-    """A sentence cut after its commas, semicolons and colons, pieces of fewer than ``min_words`` words
-    joined to the next one ("Sure, I can check on your order." stays whole; a long sentence is cut)."""
-    pieces: list[str] = []
-    pending = ""
-    for part in _CLAUSE_SPLIT.split(sentence.strip()):
-        pending = f"{pending} {part}".strip()
-        if len(pending.split()) >= min_words:
-            pieces.append(pending)
-            pending = ""
-    if pending:
-        if pieces:
-            pieces[-1] = f"{pieces[-1]} {pending}"
-        else:
-            pieces.append(pending)
-    return pieces
 
 
 def phonemes_to_ids(phonemes: str, id_map: Mapping[str, Sequence[int]]) -> list[int]:
@@ -209,7 +194,13 @@ def inference_session(model_path: Path, threads: int) -> Any:
 
 
 class PiperTts:
-    """:class:`~ari_agent.speech.tts.TextToSpeech` with a Piper voice (int16 at the 8 kHz line rate)."""
+    """:class:`~ari_agent.speech.tts.TextToSpeech` with a Piper voice (int16 at the 8 kHz line rate).
+
+    ``streams_clauses``: a sentence takes a few hundred milliseconds to render here, so calls play a text
+    clause by clause (:meth:`~ari_agent.speech.tts.PromptCache.stream`) and the first audio goes out after
+    the first clause only."""
+
+    streams_clauses = True
 
     def __init__(self, model_path: Path, config_path: Path | None = None, *, threads: int = 2,
                  length_scale: float | None = None, noise_scale: float | None = None, noise_w: float | None = None,
@@ -235,31 +226,40 @@ class PiperTts:
     def ids(self, sentence: str) -> list[int]:
         return phonemes_to_ids(self.phonemizer.phonemize(sentence), self.voice.phoneme_id_map)
 
-    def infer(self, ids: Sequence[int]) -> FloatAudio:
-        """Phoneme ids -> float audio at the voice's rate (blocking; releases the GIL while it runs)."""
+    def infer(self, ids: Sequence[int], cancel: CancelToken | None = None) -> FloatAudio:
+        """Phoneme ids -> float audio at the voice's rate (blocking; releases the GIL while it runs).
+        ``cancel`` set while it runs stops it (onnxruntime's terminate flag) with a TtsError."""
         feeds = {
             "input": np.asarray([ids], dtype=np.int64),
             "input_lengths": np.asarray([len(ids)], dtype=np.int64),
             "scales": self.scales,
         }
+        run_options = None
+        if cancel is not None:
+            run_options = _onnxruntime().RunOptions()
+            cancel.on_cancel(functools.partial(setattr, run_options, "terminate", True))
         try:
-            out = self.session.run(None, feeds)[0]
+            out = self.session.run(None, feeds, run_options)[0]
         except Exception as exc:  # onnxruntime's own error types
+            if cancel is not None and cancel.cancelled:
+                raise TtsError("Piper synthesis cancelled") from None
             raise TtsError(f"Piper inference failed: {str(exc)[:200]}") from None
         audio: FloatAudio = np.asarray(out, dtype=np.float32).reshape(-1)
         return audio
 
-    def synthesize_native(self, text: str) -> FloatAudio:
+    def synthesize_native(self, text: str, cancel: CancelToken | None = None) -> FloatAudio:
         """``text`` at the voice's own rate, float in [-1, 1]: sentence by sentence, a short gap between."""
         gap = np.zeros(int(SENTENCE_GAP_S * self.voice.sample_rate), dtype=np.float32)
         parts: list[FloatAudio] = []
         for sentence in split_sentences(text):
+            if cancel is not None and cancel.cancelled:
+                raise TtsError("Piper synthesis cancelled")
             ids = self.ids(sentence)
             if len(ids) <= 3:  # nothing speakable (only BOS, pad, EOS)
                 continue
             if parts:
                 parts.append(gap)
-            parts.append(self.infer(ids))
+            parts.append(self.infer(ids, cancel))
         if not parts:
             return np.zeros(0, dtype=np.float32)
         audio: FloatAudio = np.clip(np.concatenate(parts) * np.float32(OUTPUT_GAIN), -1.0, 1.0)
@@ -268,16 +268,22 @@ class PiperTts:
     def synthesize_clauses(self, text: str) -> Iterator[Pcm]:
         """``text`` clause by clause at the line rate, for playing the first clause while the next renders.
 
-        Optional: :meth:`synthesize` (the protocol) renders a whole sentence at once. Cutting at commas
-        costs a little prosody across the cut; the first audio comes out after the first clause only."""
-        for sentence in split_sentences(text):
-            for clause in split_clauses(sentence):
-                pcm = self.synthesize(clause)
-                if pcm.size:
-                    yield pcm
+        The call path streams through :meth:`~ari_agent.speech.tts.PromptCache.stream` (the same cuts, any
+        engine); this is the blocking form. Cutting at commas costs a little prosody across the cut."""
+        for clause in split_clauses(text):
+            pcm = self.synthesize(clause)
+            if pcm.size:
+                yield pcm
 
     def synthesize(self, text: str) -> Pcm:
-        audio = self.synthesize_native(text)
+        return self._line_rate(self.synthesize_native(text))
+
+    def synthesize_cancellable(self, text: str, cancel: CancelToken) -> Pcm:
+        """:meth:`synthesize` that stops midway, raising TtsError, once ``cancel`` is set (a barge-in closed
+        the stream it renders for: the core is free at once for what the caller is saying)."""
+        return self._line_rate(self.synthesize_native(text, cancel))
+
+    def _line_rate(self, audio: FloatAudio) -> Pcm:
         if audio.size == 0:
             return np.zeros(0, dtype=np.int16)
         return resample(float_to_pcm16(audio), self.voice.sample_rate, LINE_RATE)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from ari_agent.speech.piper_tts import (
     phonemes_to_ids,
     split_clauses,
 )
-from ari_agent.speech.tts import LINE_RATE, EspeakNg, TtsError
+from ari_agent.speech.tts import LINE_RATE, CancelToken, EspeakNg, PromptCache, TtsError
 from ari_agent.speech.tts_factory import create_tts, installed_piper_voice, piper_voice_path
 from ari_agent.yaml_source import validate
 
@@ -129,6 +131,31 @@ def test_clause_by_clause_is_about_as_long_as_the_whole_sentence(piper: PiperTts
     assert 0.7 * whole < sum(c.size for c in chunks) < 1.4 * whole
 
 
+def test_calls_stream_the_voice_clause_by_clause(piper: PiperTts, tmp_path: Path) -> None:
+    cache = PromptCache(piper, tmp_path)
+    assert cache.clauses  # the voice asks for it (streams_clauses)
+    assert cache.plan("Your order has shipped, it left the warehouse on Monday. Anything else?") == \
+        ["Your order has shipped,", "it left the warehouse on Monday.", "Anything else?"]
+    assert not PromptCache(EspeakNg(), tmp_path).clauses
+
+
+def test_a_cancelled_synthesis_stops_midway(piper: PiperTts) -> None:
+    text = ("Your account wasn't locked, so you should be able to sign in again now, and if it still fails "
+            "later today, try resetting your password and then call us back tomorrow morning.")
+    t0 = time.perf_counter()
+    assert piper.synthesize_cancellable(text, CancelToken()).size > 0  # not cancelled: the whole text
+    whole_s = time.perf_counter() - t0
+    cancel = CancelToken()
+    threading.Timer(0.05, cancel.cancel).start()
+    t0 = time.perf_counter()
+    with pytest.raises(TtsError, match="cancelled"):
+        piper.synthesize_cancellable(text, cancel)
+    stopped_s = time.perf_counter() - t0
+    assert stopped_s < 0.5 * whole_s, (stopped_s, whole_s)
+    with pytest.raises(TtsError, match="cancelled"):  # cancelled before it starts: nothing is rendered
+        piper.synthesize_cancellable("Thank you.", cancel)
+
+
 def test_missing_model_is_a_tts_error(tmp_path: Path) -> None:
     with pytest.raises(TtsError, match="not found"):
         PiperTts(tmp_path / "missing.onnx")
@@ -165,10 +192,12 @@ def test_missing_espeak_is_a_tts_error() -> None:
         PiperTts(real, espeak_binary="no-such-espeak")
 
 
-def test_factory_default_is_espeak_and_prefers_a_prepared_voice(tmp_path: Path) -> None:
+def test_factory_builds_espeak_refuses_unresolved_auto_and_prefers_a_prepared_voice(tmp_path: Path) -> None:
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed (scripts/install.sh installs it)")
-    assert isinstance(create_tts(TtsConfig()), EspeakNg)
+    assert isinstance(create_tts(TtsConfig(engine="espeak-ng")), EspeakNg)
+    with pytest.raises(TtsError, match="'auto' is resolved when the service starts"):
+        create_tts(TtsConfig())  # the default: decided once at start (ops/engines.py), never per voice
     assert isinstance(create_tts(TtsConfig(engine="espeak")), EspeakNg)
     prepared = tmp_path / "piper-en_US-joe-medium" / "en_US-joe-medium.onnx"
     assert piper_voice_path(TtsConfig(engine="piper"), tmp_path) == installed_voice()
