@@ -32,7 +32,8 @@ class Listener:
     def __init__(self, endpointer: Endpointer, feed: RecognizerFeed, rules: TurnCompletion, call_log: CallLog,
                  *, clock: Callable[[], float] = time.monotonic, speculate_after_ms: int = 0) -> None:
         """``speculate_after_ms``: a pause this long inside an utterance starts its final decode early
-        (engines that decode whole utterances; 0: never)."""
+        (engines that decode whole utterances; 0: never). While one is still decoding a pause the caller
+        has since spoken past, the next pause gets its own as soon as that one is back."""
         self.ep = endpointer
         self.speculate_after_ms = speculate_after_ms
         self.feed = feed
@@ -105,6 +106,7 @@ class Listener:
     async def _push(self, pcm: Pcm) -> None:
         ev = self.ep.push(pcm, self.media_ms)
         self.media_ms += FRAME_MS
+        self.feed.voiced_until = self.ep.voiced_until_ms  # an early decode's words stand until the caller goes on
         if isinstance(ev, SpeechStart):
             # Start decoding now (with the audio before the onset) so the result is ready at end of turn.
             await self.feed.start(self.upcoming if ev.barge_in else self.expect, self.ep.utterance_audio())
@@ -112,9 +114,9 @@ class Listener:
                 self.barge_in.set()
         elif self.ep.in_speech:
             self.feed.push(pcm)
-            if self.speculate_after_ms and self.ep.trailing_silence_ms == self.speculate_after_ms:
+            if self.speculate_after_ms and self.ep.trailing_silence_ms >= self.speculate_after_ms:
                 key = self.ep.voiced_until_ms
-                if key is not None:
+                if key is not None and self.feed.can_speculate(key):
                     self.feed.speculate(key, self.ep.utterance_audio())
         if isinstance(ev, SpeechEnd):
             self.barge_in.clear()

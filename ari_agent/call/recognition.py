@@ -8,12 +8,18 @@ Engines that decode the utterance whole (whisper: :class:`SpeculativeRecognizer`
 started at the caller's first pause (``speculate``), while the endpointer still waits to be sure the turn
 is over; when the turn ends with nothing voiced after that pause, that result is the turn's, and the
 caller waits only for what is left of it. Speech after the pause makes it stale: it is dropped.
+
+Such engines give no partial results, so the early decode's words stand in for one: once it is back, and
+while the caller has said nothing since the pause it started at (the listener keeps :attr:`voiced_until`
+current), its text is :attr:`partial` (after the turn rules have ``observe``-d it), and the endpointer's
+``completes`` check can end a complete turn at 250 ms of silence instead of 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 
 import numpy as np
@@ -23,6 +29,8 @@ from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SettlingRecognizer, SpeculativeRecognizer, SpeechRecognizer, Transcript
 from ari_agent.speech.turn_completion import TurnCompletion
 
+log = logging.getLogger(__name__)
+
 BATCH_FRAMES = 5  # 100 ms of audio per feed
 
 
@@ -30,7 +38,9 @@ class RecognizerFeed:
     def __init__(self, recognizer: SpeechRecognizer, rules: TurnCompletion) -> None:
         self.recognizer = recognizer
         self.rules = rules
-        self.partial = ""
+        self._partial = ""
+        self._early: tuple[int, str] | None = None  # (key, text) of the latest early decode back
+        self.voiced_until: int | None = None  # when the caller was last voiced (the listener sets it)
         self._lock = asyncio.Lock()
         self._active = False
         self._buffer: list[Pcm] = []
@@ -44,6 +54,25 @@ class RecognizerFeed:
     def active(self) -> bool:
         return self._active
 
+    @property
+    def partial(self) -> str:
+        """The words heard so far: the streaming recogniser's partial result, else the early decode's text
+        while the caller has said nothing since the pause it was started at ('' once they go on)."""
+        if self._partial:
+            return self._partial
+        early = self._early
+        return early[1] if early is not None and early[0] == self.voiced_until else ""
+
+    @property
+    def spec_key(self) -> int | None:
+        """The pause the latest early decode was started at (None: none this turn)."""
+        return self._spec_key
+
+    def can_speculate(self, key: int) -> bool:
+        """Would :meth:`speculate` start a decode for the pause ``key`` now? (Cheap: asked every frame.)"""
+        return (self._active and isinstance(self.recognizer, SpeculativeRecognizer) and key != self._spec_key
+                and (self._spec is None or self._spec.done()))
+
     async def start(self, expect: Expectation, audio: Pcm | None = None) -> None:
         """Begin decoding a turn (keeps an utterance already being decoded: the caller barged in).
         ``audio``: what was heard before this moment (the onset and its pre-roll)."""
@@ -51,7 +80,8 @@ class RecognizerFeed:
             if not self._active:
                 await asyncio.to_thread(self.recognizer.start, expect)
                 self._active = True
-                self.partial = ""
+                self._partial = ""
+                self._early = None
         if audio is not None:
             self._buffer = [audio]
 
@@ -74,28 +104,41 @@ class RecognizerFeed:
         self.recognizer.feed(pcm)
         partial = self.recognizer.partial()
         self.rules.observe(partial)
-        self.partial = partial
+        self._partial = partial
 
     def speculate(self, key: int, audio: Pcm) -> bool:
         """The caller paused: start the final decode of ``audio`` (the utterance so far) now. ``key``
         identifies the pause (the media time the caller was last voiced). One decode in flight at a time;
         False when none was started (the engine streams, or one is still running)."""
-        rec = self.recognizer
-        if not self._active or not isinstance(rec, SpeculativeRecognizer) or key == self._spec_key:
-            return False
-        if self._spec is not None and not self._spec.done():
+        if not self.can_speculate(key):
             return False
         self._spec_key = key
-        self._spec = asyncio.get_running_loop().create_task(asyncio.to_thread(rec.decode, audio))
+        self._spec = asyncio.get_running_loop().create_task(self._decode_early(key, audio))
         self.speculations += 1
         return True
+
+    async def _decode_early(self, key: int, audio: Pcm) -> Transcript:
+        rec = self.recognizer
+        assert isinstance(rec, SpeculativeRecognizer)
+        transcript = await asyncio.to_thread(rec.decode, audio)
+        text = transcript.text.strip()
+        if transcript.ok and text and key == self._spec_key and self._active:
+            # judged in this thread (the classifier is slow), then offered to the endpointer as the partial
+            try:
+                await asyncio.to_thread(self.rules.observe, text)
+            except Exception:  # the turn then just waits its full silence; the transcript stands
+                log.exception("turn rules failed on an early decode")
+                return transcript
+            if key == self._spec_key:
+                self._early = (key, text)
+        return transcript
 
     async def finish(self, expect: Expectation, utterance: Pcm, key: int | None = None) -> Transcript:
         """The turn ended: decode what is left and return the final transcript. ``utterance`` (the
         whole turn's audio) is decoded from scratch if decoding never started. ``key``: the media time
         the caller was last voiced; a decode started at a pause with the same key is the result."""
         spec, spec_key = self._spec, self._spec_key
-        self._spec, self._spec_key = None, None
+        self._spec, self._spec_key, self._early = None, None, None
         if spec is not None and key is not None and key == spec_key and self._active:
             t0 = time.perf_counter()
             transcript = await spec

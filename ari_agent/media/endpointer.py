@@ -15,8 +15,10 @@ Adaptive end of turn. The silence that ends a turn is ``silence_ms`` (500 ms) by
 ``patient_silence_ms`` (1000 ms) for turns where callers pause between groups (digits, spelled
 letters: ``start_turn(patient=True)``); and ``complete_silence_ms`` (250 ms) as soon as what was heard
 already completes the expectation: the ``completes`` callback is asked with the recogniser's partial
-text (from the ``partial_text`` callback) once the silence reaches ``complete_silence_ms``, and again
-each ``recheck_ms`` of silence after that (a partial result may settle late).
+text (from the ``partial_text`` callback) once the silence reaches ``complete_silence_ms``, again each
+``recheck_ms`` of silence after that (a partial result may settle late), and at once whenever the
+partial text changes in that silence (a whole-utterance recogniser's early decode lands at any frame:
+its words are judged when they come, not at the next recheck).
 
 Echo-aware mode. While the agent plays a prompt (``set_playing(True)``), its own voice leaks back
 from the line. A barge-in onset then needs more: frames must stand ``echo_margin_db`` over the noise
@@ -123,6 +125,7 @@ class _Utterance:
     gap_ms: int = 0  # current run of non-speech frames
     last_voiced_end_ms: int = 0
     next_check_ms: int = 0  # silence length at which `completes` is asked (again)
+    asked: str = ""  # the partial text `completes` was last asked about in this silence
     complete: bool = False
 
 
@@ -288,6 +291,7 @@ class Endpointer:
         if v.speech:
             utt.gap_ms = 0
             utt.complete = False
+            utt.asked = ""
             utt.next_check_ms = cfg.complete_silence_ms
             utt.last_voiced_end_ms = now_ms + cfg.frame_ms
         else:
@@ -296,10 +300,12 @@ class Endpointer:
             return self._end("max_length")
         if utt.gap_ms == 0:
             return None
-        if not utt.complete and utt.gap_ms >= utt.next_check_ms and self._turn.completes is not None:
+        if not utt.complete and utt.gap_ms >= cfg.complete_silence_ms and self._turn.completes is not None:
             text = self.partial_text() if self.partial_text is not None else ""
-            utt.complete = bool(text) and self._turn.completes(text)
-            utt.next_check_ms = utt.gap_ms + cfg.recheck_ms
+            if utt.gap_ms >= utt.next_check_ms or text != utt.asked:
+                utt.asked = text
+                utt.complete = bool(text) and self._turn.completes(text)
+                utt.next_check_ms = utt.gap_ms + cfg.recheck_ms
         if utt.gap_ms >= self.silence_needed_ms(utt.complete):
             return self._end("silence")
         return None

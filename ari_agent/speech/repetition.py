@@ -12,7 +12,9 @@ keeps the first copy:
 - a run of the same word three or more times in a row ("now now now now") is kept once, unless the
   word holds a digit: "5 5 5 1" is a number;
 - a group of two or more words repeated three or more times in a row without punctuation
-  ("3 4 3 4 3 4 3 4") is kept once. Twice is left alone: "1 2 1 2" can be a number.
+  ("3 4 3 4 3 4 3 4") is kept once. Twice is left alone: "1 2 1 2" can be a number;
+- after such a run (a word or a group three times or more), an unfinished copy of it that ends the
+  sentence is the token cap's cut, not words: "8 4 5 6 8 4 5 6 8 4 5 6 8" is "8 4 5 6".
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def _collapse_words(sentence: str) -> str:
             if times >= 3:
                 out.extend(words[i : i + size])
                 i += times * size
+                rest = keys[i:]
+                if rest and len(rest) < size and unit[: len(rest)] == rest:
+                    i = len(words)  # the cap cut the next copy short
                 break
         else:
             out.append(words[i])

@@ -9,7 +9,9 @@ silence. The rules:
   ``min_digits`` reached, once nothing new has come for ``STABLE_ASKS`` asks (450 ms) — the patient
   1 s wait is for callers pausing *before* they reach the minimum;
 - the open request: a yes/no closer ("no, that's all" to "anything else?"), or a partial the intent
-  classifier is confident about (judged in the recogniser's worker thread, see :meth:`observe`).
+  classifier is confident about (judged in the recogniser's worker thread, see :meth:`observe`) -
+  unless it stops where no sentence ends ("I need to talk to", "I'd like to check"): the classifier is
+  already sure of those, and the caller is drawing breath, not done (``AnswerReader.unfinished``).
 
 What counts as a yes/no, how many digits a phrase holds and how sure the classifier is are
 language knowledge of the layers above: the call layer injects them as an :class:`AnswerReader`, so
@@ -40,6 +42,10 @@ class AnswerReader(Protocol):
 
     def confident_request(self, text: str) -> bool:
         """The classifier is confident about ``text`` as an open request (slow: 5-20 ms)."""
+        ...
+
+    def unfinished(self, text: str) -> bool:
+        """``text`` stops where no sentence ends (on "to", "the", "my", "check", a comma): more is coming."""
         ...
 
 
@@ -85,4 +91,4 @@ class TurnCompletion:
         if self.reader.is_yes_no(partial):
             return True
         text, confident = self._confident
-        return text == partial and confident
+        return text == partial and confident and not self.reader.unfinished(partial)

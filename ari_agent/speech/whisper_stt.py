@@ -197,8 +197,10 @@ class WhisperWorkerPool:
         return Transcript(text="", latency_ms=(time.perf_counter() - t0) * 1000.0, audio_ms=audio_ms,
                           engine="whisper", error=message)
 
-    def transcribe(self, pcm8k: npt.ArrayLike, prompt: str | None = None, timeout_s: float | None = None) -> Transcript:
-        """Transcribe one utterance (8 kHz int16). Blocks; never raises for engine failures."""
+    def transcribe(self, pcm8k: npt.ArrayLike, prompt: str | None = None, timeout_s: float | None = None,
+                   max_tokens: int | None = None) -> Transcript:
+        """Transcribe one utterance (8 kHz int16). Blocks; never raises for engine failures. ``max_tokens``:
+        a tighter token cap than the audio length gives (what the turn expects: :func:`expected_tokens`)."""
         t0 = time.perf_counter()
         samples = as_pcm16(pcm8k, "whisper input")
         audio_ms = samples.size // 8
@@ -218,7 +220,7 @@ class WhisperWorkerPool:
                                   "audio_ctx": audio_context(seconds, self.audio_ctx_floor,
                                                              self.model.hparams.n_audio_ctx),
                                   # a decoder caught in a repetition loop stops here instead of running for seconds
-                                  "max_tokens": math.ceil(8 * seconds) + 16}
+                                  "max_tokens": token_cap(seconds, max_tokens)}
         try:
             reply = self._workers.request("transcribe", audio, params, timeout_s=limit, deadline=deadline)
         except WorkerRefused as exc:
@@ -241,6 +243,31 @@ def audio_context(seconds: float, floor: int, full: int) -> int:
     if floor <= 0:
         return 0
     return min(full, max(floor, math.ceil(50 * seconds) + 32))
+
+
+# The decode's token cap (whisper.cpp ``max_tokens``) by audio length. Speech on the line gives about 3-4
+# tokens a second (bench lines: "Hi, I'd like to check the status of my order please." 14 in 3.8 s with the
+# pre-roll and tail; "4 5 6 7" 8 in 2 s; eleven digits read fast, 12 in 3.5 s); a repetition loop runs to
+# the cap at ~15 ms a token (tiny.en, 2 threads): 6 a second + 10 keeps every real turn whole and stops a
+# loop on a 2 s turn after 22 tokens (was 8 a second + 16: 32).
+TOKENS_PER_SECOND: Final = 6
+TOKEN_MARGIN: Final = 10
+
+
+def token_cap(seconds: float, expected: int | None = None) -> int:
+    """The most tokens a decode of ``seconds`` of audio may write (see :data:`TOKENS_PER_SECOND`), at most
+    ``expected`` when the turn says how long its answer is."""
+    cap = math.ceil(TOKENS_PER_SECOND * seconds) + TOKEN_MARGIN
+    return min(cap, expected) if expected else cap
+
+
+def expected_tokens(expect: Expectation) -> int | None:
+    """A token cap from what the turn expects, or None (the audio length alone caps it). A digits turn of at
+    most N digits: two tokens a digit (" 4" and a comma, or a word) and room for a carrier ("My number is"):
+    a digit loop ("4 5 6 7 4 5 6 7 ...", the slowest decodes on the line) stops there."""
+    if expect.kind == "digits" and expect.max_digits:
+        return 2 * expect.max_digits + 8
+    return None
 
 
 def _transcript(segments: list[tuple[int, int, str, float]], t0: float, audio_ms: int) -> Transcript:
@@ -325,11 +352,13 @@ class WhisperRecognizer:
         self.prompt_with_expectation = prompt_with_expectation
         self._chunks: list[npt.NDArray[np.int16]] = []
         self._prompt: str | None = None
+        self._max_tokens: int | None = None
         self._active = False
 
     def start(self, expect: Expectation) -> None:
         self._chunks = []
         self._prompt = prompt_for(expect) if self.prompt_with_expectation else None
+        self._max_tokens = expected_tokens(expect)
         self._active = True
 
     def feed(self, pcm8k: npt.ArrayLike) -> None:
@@ -347,14 +376,14 @@ class WhisperRecognizer:
         self._chunks = []
         if audio.size == 0:
             return Transcript(text="", engine=self.engine)
-        return self.pool.transcribe(audio, self._prompt)
+        return self.pool.transcribe(audio, self._prompt, max_tokens=self._max_tokens)
 
     def decode(self, pcm8k: npt.ArrayLike) -> Transcript:
         """This audio with the turn's prompt (:class:`SpeculativeRecognizer`: a decode started at a pause)."""
         audio = as_pcm16(pcm8k, "recogniser input")
         if audio.size == 0:
             return Transcript(text="", engine=self.engine)
-        return self.pool.transcribe(audio, self._prompt)
+        return self.pool.transcribe(audio, self._prompt, max_tokens=self._max_tokens)
 
     def discard(self) -> None:
         self._chunks = []

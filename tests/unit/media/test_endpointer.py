@@ -115,6 +115,33 @@ def test_an_incomplete_answer_is_rechecked_and_keeps_the_base_timeout() -> None:
     assert len(calls) > 3  # asked at 250 ms then every 100 ms
 
 
+def test_a_partial_that_lands_between_rechecks_is_judged_at_once() -> None:
+    """An early whole-utterance decode lands at any frame (here at 300 ms of silence, between the asks at
+    250 and 350 ms): the turn ends on that frame, not at the next recheck; an unchanged partial is asked
+    again only on the recheck schedule (the digits rule counts asks)."""
+    frames = {"n": 0}
+    asked: list[tuple[int, str]] = []
+
+    def partial() -> str:
+        return "where is my order" if frames["n"] >= 20 + 15 else ""  # 15 silent frames = 300 ms
+
+    def completes(text: str) -> bool:
+        asked.append((frames["n"], text))
+        return text == "where is my order"
+
+    ep = Endpointer(EndpointerConfig(), vad=ScriptedVad(), partial_text=partial)
+    ep.start_turn(0, completes=completes)
+    end_gap = None
+    for i, speech in enumerate([True] * 20 + [False] * 30):
+        frames["n"] = i + 1
+        ev = ep.push(frame(speech), i * 20)
+        if isinstance(ev, SpeechEnd):
+            end_gap = (i + 1) * 20 - ev.end_ms
+            break
+    assert end_gap == 300
+    assert asked == [(35, "where is my order")]  # an empty partial is never put to `completes`
+
+
 def test_max_utterance_cap() -> None:
     ep = endpointer(max_utterance_ms=1000)
     events = run(ep, [True] * 100)

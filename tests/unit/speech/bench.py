@@ -36,6 +36,9 @@ class _Answers:
     def confident_request(self, text: str) -> bool:
         return False
 
+    def unfinished(self, text: str) -> bool:
+        return False
+
 
 _YES = {" ".join(words_of(p)) for p in YES_GRAMMAR_PHRASES}
 _NO = {" ".join(words_of(p)) for p in NO_GRAMMAR_PHRASES}

@@ -40,6 +40,18 @@ def loads_once_then_crashes(conn: Connection, model_path: str, *args: Any) -> No
     crashes_on_request(conn)
 
 
+def echoes_params(conn: Connection, *args: Any) -> None:
+    """Answers each request with the decode parameters it was sent (as the segment text)."""
+    conn.send(("ready", {"pid": os.getpid(), "load_ms": 0.0}))
+    while True:
+        msg = conn.recv()
+        if msg[0] != "transcribe":
+            return
+        _, req_id, _audio, params = msg
+        text = " ".join(f"{k}={params[k]}" for k in sorted(params) if k != "initial_prompt")
+        conn.send(("result", req_id, [(0, 100, text, 0.9)], 1.0))
+
+
 def never_loads(conn: Connection, *args: Any) -> None:
     conn.send(("init_error", "RuntimeError: no model today"))
 

@@ -174,3 +174,38 @@ def test_the_encoder_window_is_sized_to_the_utterance() -> None:
     assert audio_context(8.0, 256, 1500) == 432  # 50 a second + 32: never shorter than the audio
     assert audio_context(40.0, 256, 1500) == 1500  # never past the model's window
     assert audio_context(2.0, 0, 1500) == 0  # floor 0: the full window
+
+
+def test_the_token_cap_grows_with_the_audio_and_stops_a_loop_early() -> None:
+    from ari_agent.speech.whisper_stt import token_cap
+
+    # every real turn measured fits (about 3-4 tokens a second; eleven digits 12 tokens in 3.5 s) ...
+    assert token_cap(3.5) >= 2 * 12 and token_cap(2.0) >= 2 * 8
+    # ... and a repetition loop on a 2 s turn stops at 22 tokens (~15 ms each), not 32
+    assert token_cap(2.0) == 22 and token_cap(4.0) == 34
+    assert token_cap(8.0) > token_cap(4.0) > token_cap(2.0)
+
+
+def test_the_pool_sends_the_cap_and_window_with_each_decode(tiny_model: Path) -> None:
+    from ari_agent.speech.whisper_stt import token_cap
+
+    with WhisperWorkerPool(tiny_model, timeout_s=10, target=fake_workers.echoes_params) as pool:
+        for seconds in (2, 5):
+            got = pool.transcribe(np.zeros(8000 * seconds, dtype=np.int16))
+            assert got.ok, got.error
+            assert f"max_tokens={token_cap(seconds)}" in got.text.split(), got.text
+
+
+def test_a_digits_turn_caps_the_decode_by_the_digits_it_expects(tiny_model: Path) -> None:
+    from ari_agent.speech.whisper_stt import expected_tokens, token_cap
+
+    four = Expectation(kind="digits", min_digits=4, max_digits=4)
+    assert expected_tokens(four) == 16 and token_cap(2.4, expected_tokens(four)) == 16
+    assert token_cap(1.0, 16) == 16 and token_cap(0.5, 16) == 13  # never above the audio's own cap
+    assert expected_tokens(Expectation(kind="open")) is None and expected_tokens(Expectation(kind="digits")) is None
+    with WhisperWorkerPool(tiny_model, timeout_s=10, target=fake_workers.echoes_params) as pool:
+        rec = WhisperRecognizer(pool)
+        rec.start(four)
+        assert "max_tokens=16" in rec.decode(np.zeros(8000 * 3, dtype=np.int16)).text.split()
+        rec.start(Expectation(kind="open"))
+        assert f"max_tokens={token_cap(3)}" in rec.decode(np.zeros(8000 * 3, dtype=np.int16)).text.split()
