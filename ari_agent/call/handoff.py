@@ -126,7 +126,7 @@ class HandoffDesk:
                        context: Mapping[str, str], *, transcript_log: Iterable[Mapping[str, Any]] = (),
                        announce: Announce | None = None, render: Render | None = None,
                        still_here: Callable[[], bool] = lambda: True,
-                       committing: Callable[[], None] = lambda: None) -> HandoffResult:
+                       committing: Callable[[str], None] = lambda target: None) -> HandoffResult:
         tried = tried_queues(await _variable(ari, caller.id, TRIED_VARIABLE))
         plan = await self.plan(queue, tried)
         if plan.rerouted:
@@ -137,7 +137,7 @@ class HandoffDesk:
             await announce(said)
         if not still_here():
             return HandoffResult(False, plan, said)
-        committing()
+        committing(plan.target)  # from here the caller may leave Stasis for the queue at any moment
         transcript = transcript_from_log(transcript_log, self.extra_patterns)
         record = handoff_record(call_id, plan.target, reason, context, caller_number=caller.caller_number,
                                 caller_name=caller.caller_name, transcript=transcript, requested_queue=queue,

@@ -108,6 +108,7 @@ class CallSession:
         self.dtmf: asyncio.Queue[str] = asyncio.Queue()
         self.frame_listeners: list[Callable[[AudioFrame], None]] = []
         self._tearing_down = False
+        self._handing_off: tuple[str, str] | None = None  # (queue, reason) of a handoff being committed
         self.started_at = time.monotonic()
         self.started_wall = dt.datetime.now(dt.UTC)
         self.records = records  # one call record at the end (records/writer.py: never raises, bounded wait)
@@ -117,6 +118,12 @@ class CallSession:
         ch = getattr(event, "channel", None)
         cid = ch.id if ch is not None else None
         if cid == self.caller.id and isinstance(event, (StasisEnd, ChannelDestroyed, ChannelHangupRequest)):
+            if self.outcome.ended_by == "unknown" and isinstance(event, StasisEnd) and self._handing_off \
+                    and not self.caller_gone.is_set():
+                # the caller left Stasis for the queue (a hang-up sends ChannelHangupRequest first): the continue
+                # worked, even if its answer comes after this event (the conversation waiting on it is then
+                # stopped before it can say so, and the call was recorded "open", without its transfer)
+                self._handed_off(*self._handing_off)
             if self.outcome.ended_by == "unknown" and not self._tearing_down:
                 self.outcome.ended_by = "caller"
             self.caller_gone.set()
@@ -235,8 +242,9 @@ class CallSession:
         if self.caller_gone.is_set():
             return False
 
-        def committing() -> None:
+        def committing(target: str) -> None:
             self._tearing_down = True  # the caller leaving Stasis is now expected
+            self._handing_off = (target, reason)
 
         result = await handoff_desk(self.cfg).hand_off(
             self.ari, self.call_id, self.caller, queue, reason, context or {},
@@ -244,14 +252,19 @@ class CallSession:
             still_here=lambda: not self.caller_gone.is_set(), committing=committing)
         if not result.ok:
             self._tearing_down = False
+            self._handing_off = None
             return False
-        queue = result.plan.target
+        if self.outcome.ended_by != "handoff":  # not recorded already at the caller's StasisEnd
+            self._handed_off(result.plan.target, reason)
+        return True
+
+    def _handed_off(self, queue: str, reason: str) -> None:
+        self._handing_off = None
         self.outcome.ended_by = "handoff"
         HANDOFFS.labels(queue).inc()
         self.outcome.handoff_queue = queue
         self.outcome.handoff_reason = reason
         log.info("call %s: handed off to %s (%s)", self.call_id, queue, reason)
-        return True
 
     async def _handoff_on_failure(self, reason: str) -> None:
         if not self.caller_gone.is_set():

@@ -115,6 +115,17 @@ _CLOSING_WORDS = frozenset({*(w for p in CLOSING_PHRASES for w in tokens(p)), "b
 # "...instead", "forget that": the caller replaces the request in hand rather than asking something on the side.
 _REPLACES = re.compile(r"\b(?:instead|rather|forget (?:it|that|about)|never ?mind|scrap that|cancel (?:that|it)|"
                        r"don'?t bother)\b", re.I)
+# Spoken digits (and "oh" for zero): in an answer they are a value, never words of a request.
+_VALUE_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
+
+
+def request_words(text: str) -> set[str]:
+    """The distinct words of ``text`` that could make a request: not numerals ("80", "h11"), not spoken
+    digits, not letters spelled one by one (a single letter other than "a" and "I")."""
+    return {w for w in tokens(text) if not any(c.isdigit() for c in w) and w not in _VALUE_WORDS
+            and (len(w) > 1 or w in ("a", "i"))}
+
+
 # The caller asks on someone else's behalf: their identity and consent cannot be checked on this call.
 _THIRD_PARTY = re.compile(
     r"\b(?:for|on behalf of)\s+(?:my|a|our)\s+(?:friend|husband|wife|partner|mum|mom|mother|dad|father|son|"
@@ -1012,10 +1023,12 @@ class ConversationEngine:
         return self._ask(q, ["We're at the first question."], count=False)
 
     def _is_digression(self, route: Route, text: str) -> bool:
-        """The caller left the question to ask for something else ("actually, I want to pay a bill")."""
+        """The caller left the question to ask for something else ("actually, I want to pay a bill").
+        Numbers and letters are not words of a request: a misheard code ("and 1 1 80" for "M one one A
+        E", which the classifier scored 0.98 as a reschedule) is a try at the answer, asked again."""
         current = self.task.intent.name if self.task else None
         return route.intent is not None and route.intent != current and (
-            route.by == "pattern" or (route.confidence >= DIGRESSION_CONFIDENCE and len(tokens(text)) >= 3))
+            route.by == "pattern" or (route.confidence >= DIGRESSION_CONFIDENCE and len(request_words(text)) >= 3))
 
     def _digress(self, route: Route, text: str) -> list[Action]:
         """Serve what the caller asked on the side, and keep the request in hand (with its answers) to come

@@ -19,7 +19,7 @@ import pytest
 from ari_agent.call.handoff import close_handoff_desks
 from ari_agent.call.session import CallSession
 from ari_agent.config import Config, load_config
-from ari_agent.telephony.ari import ExternalMediaInfo
+from ari_agent.telephony.ari import AriNotFound, ExternalMediaInfo
 from ari_agent.telephony.events import StasisStart, parse_event
 from ari_agent.telephony.rtp_transport import PacingTicker
 
@@ -157,3 +157,56 @@ async def test_the_caller_ended_it_when_they_hang_up_mid_conversation(cfg: Confi
     session = await run_call(cfg, line, Listens(line))
     assert session.outcome.ended_by == "caller"
     assert ("hangup", CALLER) not in line.calls
+
+
+class QueueLine(LineAri):
+    """A line whose ``continue`` (the handoff to a queue) makes Asterisk send the caller's StasisEnd before
+    the request's answer arrives (``hangs_up``: the caller hangs up as the handoff is committed instead)."""
+
+    def __init__(self, rtp_sink: tuple[str, int], *, hangs_up: bool = False) -> None:
+        super().__init__(rtp_sink)
+        self.hangs_up = hangs_up
+
+    async def get_variable(self, cid: str, name: str) -> str:
+        raise AriNotFound("GET", f"/channels/{cid}/variable", 404, f"no variable {name}")
+
+    async def set_variable(self, cid: str, name: str, value: str) -> None:
+        self.calls.append(("set_variable", cid, name))
+
+    async def continue_in_dialplan(self, cid: str, context: str, extension: str, priority: int = 1) -> None:
+        self.calls.append(("continue", cid, extension))
+        assert self.session is not None
+        if self.hangs_up:
+            self.caller_hangs_up()
+        else:
+            self.session.on_event(event("StasisEnd", CALLER))  # left Stasis for the queue
+        await asyncio.sleep(0.5)  # the answer comes after the event: the session has stopped waiting by then
+
+
+class HandsOff:
+    """The conversation hands the caller to the support queue (as a Transfer action does)."""
+
+    async def run(self, call: CallSession) -> None:
+        await asyncio.sleep(0.01)
+        await call.handoff("support", "silence", {"intent": "order_status"})
+        await asyncio.sleep(30)  # not reached when the session stops the conversation at the StasisEnd
+
+
+async def test_a_handoff_whose_stasis_end_beats_the_continue_answer_is_recorded_as_a_handoff(
+        cfg: Config, line: LineAri) -> None:
+    """Under load Asterisk's StasisEnd for the continued caller arrives before the answer to the continue
+    request; the session then stops the conversation that was waiting on it. The transfer happened (the
+    caller is in the queue), so the outcome is the handoff, not "unknown" (a call record "open", with no
+    queue or reason: one of the audio evaluation's transfers was judged wrong this way)."""
+    ari = QueueLine(line.rtp_sink)
+    session = await run_call(cfg, ari, HandsOff())
+    assert ("continue", CALLER, "support") in ari.calls
+    assert session.outcome.ended_by == "handoff"
+    assert (session.outcome.handoff_queue, session.outcome.handoff_reason) == ("support", "silence")
+    assert ("hangup", CALLER) not in ari.calls  # in the queue now: never hung up by the agent
+
+
+async def test_a_hang_up_while_the_handoff_is_committed_is_not_a_handoff(cfg: Config, line: LineAri) -> None:
+    ari = QueueLine(line.rtp_sink, hangs_up=True)
+    session = await run_call(cfg, ari, HandsOff())
+    assert session.outcome.ended_by != "handoff" and session.outcome.handoff_queue is None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_agent.conversation.engine import ConversationEngine
+from ari_agent.conversation.engine import ConversationEngine, request_words
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.seam import Action, CallStarted, CallTool, Dtmf, Event, Say, ToolResult, Transfer, Utterance
 
@@ -236,6 +236,27 @@ def test_a_side_request_at_the_reschedule_confirmation_comes_back_to_it(call: Ca
     c.say("yes")
     assert c.calls("reschedule_appointment") == [
         {"appointment_id": "A-100", "new_date": "2026-03-10", "new_time": "15:00"}]
+
+
+@pytest.mark.parametrize("misheard", ["and 1 1 80.", "S W 1 A", "and 11 80"])
+def test_a_misheard_code_is_not_a_new_request(call: Callable[..., Call], misheard: str) -> None:
+    """By voice, "M one one A E" came back as "and 1 1 80.", which the classifier scores 0.98 as a
+    reschedule: at the postcode question of a confirmation that is a try at the postcode (asked again),
+    never a switch of the caller's request to moving the appointment."""
+    c = call({"verify_identity": {"customer_id": "C-1001", "level": "basic", "verified": True},
+              "get_appointment": APPOINTMENT})
+    c.say("I want to confirm my appointment", "1001", misheard)
+    assert c.engine.task is not None and c.engine.task.intent.name == "appointment_confirm"
+    assert c.engine.state.phase == "identity" and c.said[-1] == "And what's the postcode on your account?"
+    assert not any("new time" in s for s in c.said)
+
+
+def test_request_words_leave_out_numbers_digits_and_spelled_letters() -> None:
+    assert request_words("and 1 1 80.") == {"and"}
+    assert request_words("S W one A, one A A") == {"a"}
+    assert request_words("the h11 yz") == {"the", "yz"}
+    assert request_words("actually I want to pay a bill") == {"actually", "i", "want", "to", "pay", "a", "bill"}
+    assert request_words("hang on, where's my order 4567") == {"hang", "on", "where's", "my", "order"}
 
 
 def test_a_request_replaced_is_not_resumed(call: Callable[..., Call]) -> None:
