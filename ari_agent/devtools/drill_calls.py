@@ -47,12 +47,17 @@ CALLBACK_INTENT: dict[str, Any] = {
 }
 
 
-def callback_map() -> IntentMap:
+def callback_map_yaml() -> str:
+    """The text of :func:`callback_map` (an agent's ``conversation.intent_map`` file)."""
     data = yaml.safe_load(DEMO_MAP_PATH.read_text())
     data["tools"]["definitions"]["record_write"] = {"method": "POST", "url": "{base_url}/writes", "write": True,
                                                     "async_write": True, "timeout_ms": 5000}
     data["intents"].append(CALLBACK_INTENT)
-    return parse_intent_map(yaml.safe_dump(data, sort_keys=False), "<demo map + callback_request>")
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def callback_map() -> IntentMap:
+    return parse_intent_map(callback_map_yaml(), "<demo map + callback_request>")
 
 
 @dataclass

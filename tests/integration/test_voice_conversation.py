@@ -93,14 +93,20 @@ async def test_order_status_by_voice(voice_agent: InProcessAgent, voice_dir: Pat
     assert (REGISTRY.get_sample_value("ari_agent_turn_stage_seconds_count", {"stage": "first_rtp"}) or 0) >= 2
 
 
-async def test_order_number_by_dtmf_is_accepted(voice_agent: InProcessAgent, voice_dir: Path) -> None:
-    """The caller asks by voice, then keys the order number: 4567# (SendDTMF on the caller's channel)."""
-    assert voice_agent.caller is not None and voice_agent.manager is not None
+async def keypad_order_call(agent: InProcessAgent, voice_dir: Path) -> tuple[TestCallResult, VoiceConversation]:
+    """One real call: the caller asks by voice, then keys the order number: 4567# (SendDTMF on the
+    caller's channel), then says goodbye; returned once the agent is idle again."""
+    assert agent.caller is not None and agent.manager is not None
     wavs = [synthesize_caller(t, "flite:slt", voice_dir) for t in ("I want to know where my order is.",
                                                                    "(keypad)", "No thanks, goodbye.")]
-    res = await voice_agent.caller.place_dialog(wavs, "tdt", dtmf="4567#", tail_wait_s=6)
-    await voice_agent.manager.wait_idle(15)
-    conv = conversation_of(voice_agent, res)
+    res = await agent.caller.place_dialog(wavs, "tdt", dtmf="4567#", tail_wait_s=6)
+    await agent.manager.wait_idle(15)
+    return res, conversation_of(agent, res)
+
+
+async def test_order_number_by_dtmf_is_accepted(voice_agent: InProcessAgent, voice_dir: Path) -> None:
+    """The caller asks by voice, then keys the order number: 4567# (SendDTMF on the caller's channel)."""
+    res, conv = await keypad_order_call(voice_agent, voice_dir)
     log = "\n".join(json.dumps(e) for e in conv.events)
     assert any(e["kind"] == "dtmf" and e["digits"] == "4567" for e in conv.events), log
     answers = [t for t in said_texts(conv) if "has shipped" in t]
@@ -116,12 +122,8 @@ async def test_the_call_log_is_stored_redacted_and_sealed(pbx: LocalPbx, tmp_pat
     cfg = agent_config(tmp_path, conversation__mode="voice", conversation__tools_base_url=backend_url,
                        storage__encrypt_at_rest="true", storage__encryption_keys=key)
     async with InProcessAgent(cfg) as agent:
-        assert agent.caller is not None and agent.manager is not None
-        wavs = [synthesize_caller(t, "flite:slt", voice_dir) for t in ("I want to know where my order is.",
-                                                                       "(keypad)", "No thanks, goodbye.")]
-        res = await agent.caller.place_dialog(wavs, "tdt", dtmf="4567#", tail_wait_s=6)
-        await agent.manager.wait_idle(15)
-        conv = conversation_of(agent, res)
+        assert agent.manager is not None
+        _, conv = await keypad_order_call(agent, voice_dir)
         session = next(s for s in agent.manager.ended if s.conversation is conv)
     path = find_call_log(cfg, session.call_id)
     assert path == session.outcome.call_log and path.name == "events.jsonl.enc"
