@@ -21,7 +21,7 @@ echo "== mypy"; mypy ari_agent
 echo "== import layers"; lint-imports --no-cache
 echo "== pytest"
 set +e
-pytest -q -p no:cacheprovider "$@"
+pytest -q -p no:cacheprovider --durations=30 "$@"  # the slowest tests, to keep CI within its time
 rc=$?
 set -e
 ari-agent pbx down >/dev/null 2>&1 || true
