@@ -186,6 +186,9 @@ def test_hung_worker_times_out_and_is_replaced(files: tuple[Path, Path], tmp_pat
     assert first is not None
     with pytest.raises(ProcessLookupError):
         os.kill(first, 0)
+    # The replacement is judged on its answer, not on the tight 1 s budget: on a loaded CI machine the
+    # fresh interpreter's first answer can itself take over a second.
+    tts.timeout_s = 30.0
     assert tts.synthesize("hello").size == 800 and tts.worker_pid != first
     tts.close()
 
