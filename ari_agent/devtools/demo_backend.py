@@ -644,7 +644,9 @@ async def running_demo_backend(today: dt.date | None = None) -> AsyncIterator[st
     yields its base URL (``ari-agent chat``, the audio tests and the latency benchmark use it)."""
     with tempfile.TemporaryDirectory(prefix="ari-agent-demo-") as tmp:
         store = DemoStore(Path(tmp) / "demo.sqlite3", today=today)
-        runner = web.AppRunner(create_app(store, close_store=True), access_log=None)
+        # A short shutdown: a request held by an injected delay fault (30 s in the timeout tests) is not
+        # waited for when the caller is already gone (aiohttp's default would wait up to 60 s).
+        runner = web.AppRunner(create_app(store, close_store=True), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
