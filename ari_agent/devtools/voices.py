@@ -7,8 +7,10 @@ several voices (flite rms/slt/awb/kal16, espeak-ng) so results are reported per 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from ari_agent.errors import AriAgentError
@@ -34,6 +36,9 @@ def synthesize_caller(text: str, voice: str, out_dir: Path, rate: float | None =
     if out.exists():
         return out
     out_dir.mkdir(parents=True, exist_ok=True)
+    # rendered under a private name and renamed: a render cut off, or one in progress in another process,
+    # is never read as the cached voice
+    final, out = out, out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     if engine == "flite":
         stretch = [] if rate in (None, 1.0) else ["--setf", f"duration_stretch={1.0 / rate:.4f}"]
         cmd = ["flite", "-voice", name or "rms", *stretch, "-t", text, "-o", str(out)]
@@ -44,7 +49,11 @@ def synthesize_caller(text: str, voice: str, out_dir: Path, rate: float | None =
         raise VoiceError(f"unknown voice engine {engine!r} (flite:NAME or espeak:NAME)")
     if shutil.which(cmd[0]) is None:
         raise VoiceError(f"{cmd[0]} is not installed (apt-get install {cmd[0]})")
-    res = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
-    if res.returncode != 0 or not out.exists():
-        raise VoiceError(f"{cmd[0]} failed: {res.stderr.decode(errors='replace')[:200]}")
-    return out
+    try:
+        res = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+        if res.returncode != 0 or not out.exists():
+            raise VoiceError(f"{cmd[0]} failed: {res.stderr.decode(errors='replace')[:200]}")
+        os.replace(out, final)
+    finally:
+        out.unlink(missing_ok=True)
+    return final
