@@ -153,11 +153,17 @@ class PocketsphinxRecognizer:
         return self._spec
 
     def _add_words(self, lexicon: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
-        new = [(w, prons) for w, prons in lexicon if w not in self._words]
+        # Once the full dictionary is loaded every CMUdict word is in the decoder already, and pocketsphinx
+        # refuses to add a word twice ("Failed to add word account": a digits turn after a free-text turn).
+        in_decoder = self._cache.dictionary.in_cmudict if self._full_dictionary else (lambda _w: False)
+        new = [(w, prons) for w, prons in lexicon if w not in self._words and not in_decoder(w)]
         for i, (word, prons) in enumerate(new):
             for k, phones in enumerate(prons):
                 last = i == len(new) - 1 and k == len(prons) - 1
-                self._decoder.add_word(word if k == 0 else f"{word}({k + 1})", phones, last)
+                try:
+                    self._decoder.add_word(word if k == 0 else f"{word}({k + 1})", phones, last)
+                except RuntimeError as exc:
+                    raise SttError(f"pocketsphinx refused the word {word!r} ({phones}): {exc}") from exc
             self._words.add(word)
 
     def _ensure_search(self, spec: SearchSpec) -> None:
@@ -166,10 +172,10 @@ class PocketsphinxRecognizer:
         if spec.kind == "generic" and not self._full_dictionary:
             # The generic LM's vocabulary is the whole dictionary: load it (slow, free-text turns only).
             self._decoder.load_dict(str(default_dictionary_path()), str(_model_dir() / "en-us" / "noisedict"), None)
-            self._full_dictionary = True
             extra = [(w, p) for w, p in self._cache.dictionary.lexicon(self._words)
                      if not self._cache.dictionary.in_cmudict(w)]
             self._words = {w for w in self._words if self._cache.dictionary.in_cmudict(w)}
+            self._full_dictionary = True
             self._add_words(tuple(extra))
         self._add_words(spec.words)
         try:

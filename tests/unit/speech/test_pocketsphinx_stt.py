@@ -106,6 +106,11 @@ def test_free_text_uses_the_generic_model() -> None:
     got = rec.recognise(Expectation(kind="open", phrases=("where is my postcode",)),
                         caller_audio("where is my postcode", "flite:rms"))
     assert got.text == "where is my postcode"  # the compound added before the full dictionary survived
+    # grammars after the full dictionary: their words are CMUdict words the decoder already holds
+    got = rec.recognise(Expectation(kind="digits", min_digits=4, max_digits=4),
+                        caller_audio("my account number is one two three four", "flite:rms"))
+    assert got.ok and rec.search is not None and rec.search.kind == "jsgf"
+    assert rec.recognise(YES_NO, caller_audio("yes", "flite:rms")).text in ("yes", "yeah", "yep")
 
 
 def test_a_hedge_to_a_yes_no_question_is_heard_as_a_hedge(rec: PocketsphinxRecognizer) -> None:
