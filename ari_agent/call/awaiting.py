@@ -5,9 +5,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 STOP_RETRY_S = 0.5
+
+T = TypeVar("T")
+
+
+async def finish_cleanup(aw: Awaitable[T]) -> T:
+    """Await ``aw`` to its end even if this task is cancelled meanwhile, then re-raise the cancellation.
+
+    For cleanup that must not be abandoned half done: a task's ``finally`` that stops its children is
+    itself interrupted by the next of :func:`stop_task`'s repeated cancels, and the children it had not
+    stopped yet (a call's listener, with its recogniser) would run on for ever."""
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+    if cancelled:
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure here is not reported as "never retrieved"
+        raise asyncio.CancelledError
+    return task.result()
 
 
 async def stop_task(task: asyncio.Future[Any], retry_s: float = STOP_RETRY_S) -> BaseException | None:
@@ -41,7 +65,7 @@ async def first_of(**waits: Awaitable[Any]) -> set[str]:
         await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
     finally:
         losers = [t for t in tasks.values() if not t.done()]
-        await stop_tasks(losers)
+        await finish_cleanup(stop_tasks(losers))
     for task in losers:  # one that failed as it was stopped: not silently lost (as before stop_task)
         if not task.cancelled() and task.exception() is not None:
             task.result()

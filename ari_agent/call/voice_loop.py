@@ -28,7 +28,7 @@ import numpy as np
 
 from ari_agent.call.actions import ActionInterpreter, action_record
 from ari_agent.call.answers import ConversationAnswers
-from ari_agent.call.awaiting import first_of, stop_task
+from ari_agent.call.awaiting import finish_cleanup, first_of, stop_task
 from ari_agent.call.call_log import CallLog
 from ari_agent.call.dtmf import collect_dtmf
 from ari_agent.call.listening import Listener
@@ -117,11 +117,19 @@ class VoiceConversation:
             interpreter = ActionInterpreter(self._decide, self, observe=self._observe)
             await interpreter.feed(CallStarted(caller_id=call.caller.caller_number, dnid=call.caller.dialplan_exten))
         finally:
-            failed = await stop_task(listening)  # repeated cancels: a lost one must not leave it listening
-            with contextlib.suppress(Exception):
-                await feed.close()
+            # finish_cleanup(): the session's repeated cancels must not cut this short, or the listener (and the
+            # recogniser it holds: ~10-60 MB native) would run on after the call, one per call (a load run
+            # grew 150 % in RSS so)
+            failed = await finish_cleanup(self._stop_listening(listening, feed))
             if failed is not None:  # the listener broke: a failure of the conversation (as before)
                 raise failed
+
+    @staticmethod
+    async def _stop_listening(listening: asyncio.Task[None], feed: RecognizerFeed) -> BaseException | None:
+        failed = await stop_task(listening)  # repeated cancels: a lost one must not leave it listening
+        with contextlib.suppress(Exception):
+            await feed.close()
+        return failed
 
     async def _decide(self, event: Event) -> list[Action]:
         # Classification costs 5-20 ms of numpy that releases the GIL: keep it off the event loop.

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ari_agent.call import session
-from ari_agent.call.awaiting import first_of, stop_task, stop_tasks
+from ari_agent.call.awaiting import finish_cleanup, first_of, stop_task, stop_tasks
 
 
 async def stubborn(stopped: list[str], name: str = "stubborn") -> None:
@@ -98,3 +98,26 @@ async def test_stop_task_returns_how_the_task_ended() -> None:
 
 def test_stop_task_is_still_importable_from_the_session_module() -> None:
     assert session.stop_task is stop_task
+
+
+async def test_a_cleanup_is_finished_though_its_task_is_cancelled_again_and_again() -> None:
+    """A ``finally`` that stops a child (with stop_task's 0.5 s retries) under a parent stopped by its own
+    repeated cancels: with finish_cleanup the child is stopped before the parent ends, never left running."""
+    stopped: list[str] = []
+    child = asyncio.ensure_future(stubborn(stopped, "child"))
+
+    async def parent() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            await finish_cleanup(stop_task(child))
+
+    task = asyncio.ensure_future(parent())
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(stop_task(task, retry_s=0.01), 5) is None  # ~50 cancels during the cleanup
+    assert child.done() and stopped == ["child"]
+
+    async def returns() -> int:
+        return 7
+
+    assert await finish_cleanup(returns()) == 7

@@ -156,3 +156,21 @@ async def test_a_forced_handoff_announcement_gives_up_at_once_when_tts_fails(sta
     assert loop.time() - started < 0.5
     h.conversation.handoff_failed()  # the handoff did not happen either: the conversation speaks again
     assert not h.conversation.handing_off and not h.conversation.playback.held
+
+
+async def test_repeated_cancels_do_not_leave_the_listener_running(start_call: Start) -> None:
+    """CallSession stops a conversation with a cancel repeated every 0.5 s (stop_task). One landing while the
+    conversation was still stopping its listener left that listener running after the call, holding the
+    recogniser: a load run had one per ended call (RSS +150 %)."""
+    h = await start_call(["where is my order"], call_id="call-cancels")
+    await h.until_listening(1)
+    for _ in range(30):  # a cancel at every step of the teardown
+        h.task.cancel()
+        await asyncio.sleep(0)
+    try:
+        await asyncio.wait_for(h.task, 5)
+    except asyncio.CancelledError:
+        pass
+    await asyncio.sleep(0.05)
+    left = [t.get_name() for t in asyncio.all_tasks() if "call-cancels" in t.get_name() and not t.done()]
+    assert left == [] and h.recognizer.closed
