@@ -24,9 +24,7 @@ async def finish_cleanup(aw: Awaitable[T]) -> T:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done():
-                break
-            cancelled = True
+            cancelled = True  # (also when it lands as the cleanup ends: it is not swallowed)
     if cancelled:
         if not task.cancelled():
             task.exception()  # retrieved: a failure here is not reported as "never retrieved"
