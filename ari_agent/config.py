@@ -145,6 +145,16 @@ class MetricsConfig(Section):
     bind: str = "127.0.0.1:9464"
 
 
+class TracingConfig(Section):
+    # OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces); unset = no tracing. Needs the
+    # otel extra. One trace per call, a span per turn and per stage (ari_agent/call/tracing.py).
+    otlp_endpoint: str | None = None
+    service_name: str = "ari-agent"
+    # Sent with each export (e.g. an Authorization header); secrets: never logged.
+    headers: dict[str, SecretStr] = {}
+    export_timeout_s: float = Field(default=5.0, gt=0)
+
+
 class LifecycleConfig(Section):
     """How ``ari-agent run`` stops and what protects callers when it dies (docs/runbook.md)."""
 
@@ -431,6 +441,7 @@ class Config(Section):
     redis: RedisConfig = RedisConfig()
     pbx: PbxConfig = PbxConfig()
     metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     log: LogConfig = LogConfig()
     redaction: RedactionConfig = RedactionConfig()

@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cd "$(dirname "$0")/.."
 # dev tools, and pywhispercpp: the whisper.cpp worker is tested on a tiny model the tests generate.
-ARI_AGENT_EXTRAS=dev,whisper,postgres bash scripts/install.sh
+ARI_AGENT_EXTRAS=dev,whisper,postgres,otel bash scripts/install.sh
 export ARI_AGENT_SLOW_TESTS=1  # the per-voice recognition floors too
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check ari_agent tests

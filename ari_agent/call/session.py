@@ -23,6 +23,7 @@ from ari_agent.call.call_log import CallLog
 from ari_agent.call.handoff import Announce, Render, handoff_desk
 from ari_agent.call.media_path import MediaPath, media_endpoint
 from ari_agent.call.recorder import CallRecorder
+from ari_agent.call.tracing import CallSummary, trace_call
 from ari_agent.config import Config
 from ari_agent.errors import AriAgentError
 from ari_agent.governance.at_rest import recording_seal
@@ -185,9 +186,15 @@ class CallSession:
             await self._teardown()
             ACTIVE_CALLS.dec()
             CALLS.labels(self.outcome.ended_by).inc()
+            trace_call(self.cfg, self._summary(), getattr(self.conversation, "timings", ()))
             if self.records is not None:
                 await self.records.write(self._facts())
         return self.outcome
+
+    def _summary(self) -> CallSummary:
+        """What the call's trace is built from (call/tracing.py)."""
+        return CallSummary(self.call_id, self.started_wall, self.started_at, self.outcome.duration_s,
+                           self.outcome.ended_by, self.outcome.handoff_queue, self.outcome.handoff_reason)
 
     def _facts(self) -> CallFacts:
         """What the call record is made of (records/call_facts.py)."""

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from ari_agent.call.tracing import call_tracer
 from ari_agent.devtools.demo_backend import running_demo_backend
 from ari_agent.devtools.harness import InProcessAgent
+from ari_agent.devtools.otlp_collector import running_otlp_receiver, span_attributes
 from ari_agent.devtools.voices import synthesize_caller
 from ari_agent.ops.localpbx import LocalPbx
 from ari_agent.records.acd import AcdFollower
@@ -31,9 +33,10 @@ async def test_a_real_call_writes_its_record(pbx: LocalPbx, tmp_path: Path, voic
     url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
     store = CallRecordStore(url)
     try:
-        async with running_demo_backend() as backend:
+        async with running_demo_backend() as backend, running_otlp_receiver() as collector:
             cfg = agent_config(tmp_path, conversation__mode="voice", conversation__tools_base_url=backend,
-                               redis__url=redis_server, records__url=url, records__salt=SALT)
+                               redis__url=redis_server, records__url=url, records__salt=SALT,
+                               tracing__otlp_endpoint=collector.url)
             acd = AcdFollower(store, cfg.ami)  # the support desk's answer, from the real queue's AMI events
             try:
                 assert await acd.start(), acd.ami.last_error
@@ -48,6 +51,8 @@ async def test_a_real_call_writes_its_record(pbx: LocalPbx, tmp_path: Path, voic
                 while acd.stored < 1 and asyncio.get_running_loop().time() < deadline:
                     await asyncio.sleep(0.2)
                 await asyncio.sleep(1.5)  # a later AgentComplete (the desk's talk time) lands too
+                tracer = call_tracer(cfg)  # the call's trace went to the OTLP collector (tracing.otlp_endpoint)
+                assert tracer is not None and await asyncio.to_thread(tracer.flush, 10.0)
             finally:
                 await acd.close()
         records = store.by_caller(CallerHasher(SALT).hash(res.call_id) or "")
@@ -71,6 +76,14 @@ async def test_a_real_call_writes_its_record(pbx: LocalPbx, tmp_path: Path, voic
     day = r.started_at.replace(hour=0, minute=0, second=0, microsecond=0)
     k = compute_kpis([r], day, day + dt.timedelta(days=1), sla=SlaTargets(answer_s=10.0, queue_answer_s=15.0))
     assert (k.sla_queue_reported, k.sla_queue_answer, k.sla_adherence) == (1, 1.0, 1.0)
+    traced = [s for _, s in collector.spans() if span_attributes(s).get("ari_agent.call_id") == r.call_id]
+    assert len(traced) == 1, collector.spans()
+    call_span = traced[0]
+    assert span_attributes(call_span)["ari_agent.handoff.queue"] == "support"
+    turns = [s for _, s in collector.spans() if s.name == "turn" and s.parent_span_id == call_span.span_id]
+    assert len(turns) >= 2 and all(s.trace_id == call_span.trace_id for s in turns)
+    assert all(call_span.start_time_unix_nano <= s.start_time_unix_nano <= s.end_time_unix_nano
+               <= call_span.end_time_unix_nano for s in turns)
     print(f"real call: first prompt after {r.answer_s:.2f} s; the support desk answered after {r.human_wait_s:g} s "
           f"in the queue (handled {r.human_handle_s} s)")
 
