@@ -33,6 +33,7 @@ from ari_agent.call.orphans import CleanupPlan, stasis_app_of
 from ari_agent.call.session import CallOutcome, CallSession, Conversation
 from ari_agent.call.supervision import Supervision
 from ari_agent.call.sweep import CALL_ID_VARIABLE, LEASE_VARIABLE, pass_on, quietly, sweep_orphans
+from ari_agent.call.tracing import call_tracer
 from ari_agent.config import Config
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH
 from ari_agent.metrics import ARI_RECONNECTS, DRAINING
@@ -92,6 +93,7 @@ class CallManager:
         # One call record per call (records.enabled); the writer logs its failures, never raises.
         self.records = CallRecordWriter.from_config(cfg, cfg.conversation.intent_map or DEMO_MAP_PATH) \
             if cfg.records.enabled else None
+        call_tracer(cfg)  # made now (tracing.otlp_endpoint): a missing SDK is reported at start, not at a call's end
 
     # ------------------------------------------------------------------ main loop
     async def run(self) -> None:
