@@ -8,7 +8,14 @@ both results are read as the conversation will read them (the slot's own parser,
 - different values, or only one of them gives one: the transcript is marked ``unsure`` and the value is
   read back before it is used ("I have 4 5 6 7. Is that right?"); whisper's value when it has one;
 - no value from either: whisper's text (the caller said something else: a question, a correction, "I
-  don't know"), as heard.
+  don't know"), as heard;
+- on a number turn, two values that differ only in how many times a repeated digit was said (whisper "999
+  999" or "9 9" against the grammar's 9999; "8 8 8 8 8" against 8888): the grammar's, read back. Its count
+  is bounded by the slot's length and exact; whisper's numeral formatting miscounts repeated digits;
+- on a number turn, a value from the grammar alone while whisper wrote words with no number in them at all:
+  whisper's text, as heard. The grammar has no way to say "not a number" and forces any sentence into digits
+  ("you're not listening, that's not what I said" -> "two eight two double five six" on a real call): the
+  caller's words (a complaint, a request for a person, "I don't have it") are what the conversation must see.
 
 Open, yes/no, choice and free-text turns are whisper's alone. This is the rule measured by ``ari-agent
 bench stt --engines both`` on the generated phone set (docs/speech-bench.md): 4-digit numbers 45.0 % /
@@ -24,11 +31,13 @@ failure leaves whisper's, unsure.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
+import re
 import threading
 from collections.abc import Callable
 from datetime import date
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import numpy.typing as npt
 
@@ -36,10 +45,16 @@ from ari_agent.conversation.intent_map import IntentMap, SlotSpec
 from ari_agent.conversation.slots import parse_digits, parse_slot
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
+from ari_agent.spoken_words import DIGITS, TEENS, TENS
 
 log = logging.getLogger(__name__)
 
 VALUE_KINDS: Final = frozenset({"digits", "number", "date", "time", "letters"})
+NUMBER_KINDS: Final = frozenset({"digits", "number"})
+# Words that can be (part of) a spoken number; whisper writes numbers as numerals nearly always.
+_NUMBER_WORDS: Final = frozenset((*DIGITS, "oh", "o", *TEENS, *TENS, "double", "triple", "treble", "hundred",
+                                  "thousand"))
+_WORD: Final = re.compile(r"[a-z']+|\d")
 
 ValueReader = Callable[[Expectation, str], "str | None"]
 
@@ -146,13 +161,12 @@ class PairedRecognizer:
             log.warning("%s: whisper's result is used, unsure", grammar.error)
             return _as(heard, latency, unsure=bool(heard.text))
         mine, theirs = self.read_value(self._expect, heard.text), self.read_value(self._expect, grammar.text)
-        if mine is not None and mine == theirs:
+        verdict = pick(self._expect.kind, mine, theirs, heard.text)
+        if verdict == "agreed":
             return _as(heard, latency, unsure=False, confidence=max(heard.confidence, grammar.confidence))
-        if mine is not None:
-            return _as(heard, latency, unsure=True)
-        if theirs is not None:
+        if verdict == "grammar":
             return _as(grammar, latency, unsure=True)
-        return _as(heard, latency, unsure=False)
+        return _as(heard, latency, unsure=verdict == "whisper_unsure")
 
     def close(self) -> None:
         self.whisper.close()
@@ -163,6 +177,35 @@ class PairedRecognizer:
             self.grammar.finish()
         except Exception:  # an abandoned turn's result is not wanted
             pass
+
+
+Verdict = Literal["agreed", "whisper_unsure", "grammar", "whisper"]
+
+
+def pick(kind: str, mine: str | None, theirs: str | None, whisper_text: str) -> Verdict:
+    """Whose reading of a paired turn stands (the rule in the module docstring), from whisper's value
+    (``mine``), the grammar's (``theirs``) and whisper's words: "agreed" (used as heard), "whisper_unsure" or
+    "grammar" (read back), "whisper" (its words as heard: no value, or words with no number at all)."""
+    if mine is not None and mine == theirs:
+        return "agreed"
+    number = kind in NUMBER_KINDS
+    if mine is not None and not (number and theirs is not None and same_but_repeats(mine, theirs)):
+        return "whisper_unsure"
+    if theirs is not None and not (number and mine is None and no_number_in(whisper_text)):
+        return "grammar"
+    return "whisper"
+
+
+def same_but_repeats(a: str, b: str) -> bool:
+    """``a`` and ``b`` are the same digits in the same order but not as many: a repeated digit counted more or
+    fewer times (999999 / 9999, 55551 / 5551; not 4557 / 4577, which is another number of the same length)."""
+    return len(a) != len(b) and [k for k, _ in itertools.groupby(a)] == [k for k, _ in itertools.groupby(b)]
+
+
+def no_number_in(text: str) -> bool:
+    """``text`` has words and not one of them could be part of a spoken number (no numeral either)."""
+    words = _WORD.findall(text.lower())
+    return bool(words) and not any(w.isdigit() or w in _NUMBER_WORDS for w in words)
 
 
 def _as(t: Transcript, latency_ms: float, *, unsure: bool, confidence: float | None = None) -> Transcript:

@@ -35,6 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+from ari_agent.call.paired_recognition import pick
 from ari_agent.config import PocketsphinxSettings
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.routing import IntentRouter
@@ -103,7 +104,7 @@ class Judge:
         return Reading(got.value if got is not None else None)
 
 
-def combine(kind: str, ps: Reading, wh: Reading, wh_confidence: float) -> Reading:
+def combine(kind: str, ps: Reading, wh: Reading, wh_confidence: float, wh_text: str = "") -> Reading:
     """The "both" engine: one answer from pocketsphinx (grammar) and whisper (+ parser) on the same turn.
 
     - yes/no: whisper's verdict. (The earlier rule, a yes only when both heard yes, either no a no,
@@ -112,8 +113,10 @@ def combine(kind: str, ps: Reading, wh: Reading, wh_confidence: float) -> Readin
       right answers. docs/speech-bench.md);
     - open: the intent both agree on; on disagreement whisper's intent only when its confidence reaches
       :data:`OPEN_AGREEMENT_CONFIDENCE`, else none (clarify);
-    - slot values: the value both agree on, used as heard; otherwise whisper's, or pocketsphinx's when
-      whisper's transcript gave none, with ``confirm`` set: it is read back before it is used.
+    - slot values: the production rule, :func:`ari_agent.call.paired_recognition.pick`: the value both
+      agree on, used as heard; otherwise whisper's, or pocketsphinx's (when whisper's transcript gave none, or
+      on a number turn differed only in the count of a repeated digit), with ``confirm`` set: it is read
+      back before it is used; none when whisper's words hold no number at all.
     """
     if kind == "yes_no":
         return Reading(wh.value)
@@ -121,11 +124,12 @@ def combine(kind: str, ps: Reading, wh: Reading, wh_confidence: float) -> Readin
         if ps.value == wh.value or wh_confidence >= OPEN_AGREEMENT_CONFIDENCE:
             return Reading(wh.value)
         return Reading(None)
-    if ps.value == wh.value:
+    verdict = pick(kind, wh.value, ps.value, wh_text)
+    if verdict == "agreed":
         return Reading(wh.value)
-    if wh.value is None:
+    if verdict == "grammar":
         return Reading(ps.value, confirm=True)
-    return Reading(wh.value, confirm=True)
+    return Reading(wh.value, confirm=verdict == "whisper_unsure")
 
 
 # ------------------------------------------------------------------ word error rate
@@ -268,7 +272,7 @@ class SttBench:
             out.heard["whisper"] = self._hear(self._whisper(), item, pcm, self.pool.worker_pids)  # type: ignore[union-attr]
         if "both" in self.engines:
             ps, wh = out.heard["pocketsphinx"], out.heard["whisper"]
-            both = combine(item.kind, Reading(ps.value), Reading(wh.value), wh.confidence)
+            both = combine(item.kind, Reading(ps.value), Reading(wh.value), wh.confidence, wh.text)
             text = wh.text if both.value == wh.value or both.value is None else ps.text
             # both run on the turn: the caller waits for the slower, the machine pays for both
             out.heard["both"] = Heard(text, max(ps.confidence, wh.confidence), both.value,

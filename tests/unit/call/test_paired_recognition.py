@@ -82,8 +82,23 @@ def test_disagreement_is_unsure_and_keeps_whispers_value(reader: SlotReader) -> 
 
 
 def test_only_the_grammar_has_a_value_it_is_unsure(reader: SlotReader) -> None:
-    t, _, _ = turn(reader, ORDER, "Hmm, let me find it.", "four five six seven")
-    assert (t.text, t.unsure, t.engine) == ("four five six seven", True, "both:pocketsphinx")
+    # whisper's words hold a number, not one that fits ("double four" written as words it got wrong)
+    t, _, _ = turn(reader, ORDER, "Uh, type of 4 1 2.", "four four one two")
+    assert (t.text, t.unsure, t.engine) == ("four four one two", True, "both:pocketsphinx")
+
+
+@pytest.mark.parametrize("said", ["you're not listening, that's not what I said", "Hmm, let me find it.",
+                                  "I'd like to speak to a person.", "I don't have it to hand"])
+def test_words_with_no_number_are_whispers_not_the_grammars_forced_digits(reader: SlotReader, said: str) -> None:
+    # the grammar cannot say "not a number": it forced these into digits on real calls
+    t, _, _ = turn(reader, ORDER, said, "two eight two double five six")
+    assert (t.text, t.unsure, t.engine) == (said, False, "both:whisper")
+
+
+def test_the_no_number_rule_is_for_number_turns_only(reader: SlotReader) -> None:
+    postcode = Expectation(kind="letters", slot="postcode")
+    t, _, _ = turn(reader, postcode, "Thank you, you are here.", "s w one a one a a")
+    assert (t.text, t.unsure) == ("s w one a one a a", True)
 
 
 def test_neither_has_a_value_whisper_is_heard_as_is(reader: SlotReader) -> None:
@@ -157,3 +172,21 @@ def test_the_engine_reads_back_an_unsure_value_and_uses_a_sure_one() -> None:
     unsure = order_turn(True)
     assert not any(isinstance(a, CallTool) for a in unsure), unsure
     assert any(isinstance(a, Say) and "4 5 6 7" in a.text and "right" in a.text for a in unsure), unsure
+
+
+@pytest.mark.parametrize(("whisper", "grammar"), [("999 999", "nine nine nine nine"),
+                                                  ("8 8 8 8 8.", "eight eight eight eight"),
+                                                  ("That's 5 5 5 5 1.", "five five five one")])
+def test_a_repeated_digit_miscounted_by_whisper_reads_back_the_grammars_count(reader: SlotReader, whisper: str,
+                                                                               grammar: str) -> None:
+    t, _, _ = turn(reader, ORDER, whisper, grammar)
+    assert (t.text, t.unsure, t.engine) == (grammar, True, "both:pocketsphinx")
+
+
+def test_other_disagreements_keep_whispers_value() -> None:
+    from ari_agent.call.paired_recognition import pick
+
+    assert pick("digits", "4567", "4568", "It's 4567.") == "whisper_unsure"
+    assert pick("digits", "4557", "4577", "4 5 5 7") == "whisper_unsure"  # same digits, a different one repeated
+    assert pick("letters", "SW1A1AA", "SW1AA1A", "SW1A 1AA") == "whisper_unsure"
+    assert pick("digits", None, "4567", "") == "grammar"  # whisper heard nothing: the grammar's, read back
