@@ -199,12 +199,15 @@ class WhisperSettings(Section):
     max_restarts: int = Field(5, ge=0)  # consecutive failed worker starts before the pool gives up
     # Encoder window sized to the utterance (~50 positions a second, at least this many; 0: the full
     # 30 s window). On phone audio with the expectation prompt, 512 kept the words of the full window at
-    # ~1/4 of its time; 256 was faster still but made the decoder repeat itself.
-    audio_ctx_floor: int = Field(512, ge=0, le=1500)
+    # ~1/4 of its time; 256 was faster still but made the decoder repeat itself; 384 (the default since
+    # 2026-12-04) read every turn kind of the 590-utterance phone set within one utterance of 512 at ~30 %
+    # less CPU per audio second (docs/speech-bench.md, "Encoder window floor").
+    audio_ctx_floor: int = Field(384, ge=0, le=1500)
     # A pause this long inside an utterance starts its final decode while the endpointer still waits for
     # the end of the turn (the result is used if the caller says nothing more); 0: decode at the end only.
-    # A multiple of 20 (frames), below the endpointer's 500 ms end-of-turn silence.
-    speculate_after_ms: int = Field(200, ge=0, le=480, multiple_of=20)
+    # A multiple of 20 (frames), below the endpointer's 500 ms end-of-turn silence. 100 (was 200): the
+    # decode is back by ~320 ms of silence, so a complete turn ends there instead of at 500 ms.
+    speculate_after_ms: int = Field(100, ge=0, le=480, multiple_of=20)
 
 
 class SttConfig(Section):

@@ -36,10 +36,11 @@ def call_recognizer(stt: SttConfig, intent_map: IntentMap, whisper_pool: Whisper
     map's value turns; ``ari-agent transcribe`` uses it too)."""
     if stt.engine != "both":
         return create_recognizer(stt, whisper_pool=whisper_pool)
-    from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader
+    from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader, paired_grammar_settings
 
     whisper = create_recognizer(stt.model_copy(update={"engine": "whisper"}), whisper_pool=whisper_pool)
-    grammar = create_recognizer(stt.model_copy(update={"engine": "pocketsphinx"}))
+    grammar = create_recognizer(stt.model_copy(update={"engine": "pocketsphinx",
+                                                       "pocketsphinx": paired_grammar_settings(stt.pocketsphinx)}))
     assert isinstance(whisper, SpeculativeRecognizer)
     return PairedRecognizer(whisper, grammar, SlotReader(intent_map))
 

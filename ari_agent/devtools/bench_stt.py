@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from ari_agent.call.paired_recognition import pick
+from ari_agent.call.paired_recognition import paired_grammar_settings, pick
 from ari_agent.config import PocketsphinxSettings
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.routing import IntentRouter
@@ -52,8 +52,6 @@ ENGINES: Final = ("pocketsphinx", "whisper", "both")
 # Turn kinds answered with a slot value (a read-back can confirm it; a wrong one used as heard is a wrong order).
 SLOT_KINDS: Final = frozenset({"digits", "postcode", "date", "time"})
 FILLERS: Final = frozenset("uh um umm er erm hmm mm ah".split())
-# "both", open turn: when the two disagree on the intent, whisper's is kept only above this confidence.
-OPEN_AGREEMENT_CONFIDENCE: Final = 0.6
 
 
 # ------------------------------------------------------------------ judging a transcript
@@ -104,26 +102,16 @@ class Judge:
         return Reading(got.value if got is not None else None)
 
 
-def combine(kind: str, ps: Reading, wh: Reading, wh_confidence: float, wh_text: str = "") -> Reading:
-    """The "both" engine: one answer from pocketsphinx (grammar) and whisper (+ parser) on the same turn.
-
-    - yes/no: whisper's verdict. (The earlier rule, a yes only when both heard yes, either no a no,
-      measured 74.5 % against whisper's 92.9 % on the phone set, with the same 0 of 62 non-yes answers
-      heard as yes: the closed grammar has no "unclear" and mishears yeses as noes, so it only vetoed
-      right answers. docs/speech-bench.md);
-    - open: the intent both agree on; on disagreement whisper's intent only when its confidence reaches
-      :data:`OPEN_AGREEMENT_CONFIDENCE`, else none (clarify);
-    - slot values: the production rule, :func:`ari_agent.call.paired_recognition.pick`: the value both
-      agree on, used as heard; otherwise whisper's, or pocketsphinx's (when whisper's transcript gave none, or
-      on a number turn differed only in the count of a repeated digit), with ``confirm`` set: it is read
-      back before it is used; none when whisper's words hold no number at all.
+def combine(kind: str, ps: Reading, wh: Reading, wh_text: str = "") -> Reading:
+    """The "both" engine as calls run it (``call/paired_recognition.py``): open, out-of-scope and yes/no turns
+    are whisper's alone (the grammar does not run there); a slot value follows the production rule,
+    :func:`ari_agent.call.paired_recognition.pick`: the value both agree on, used as heard; otherwise
+    whisper's, or pocketsphinx's (when whisper's transcript gave none, or on a number turn differed only in
+    the count of a repeated digit), with ``confirm`` set: it is read back before it is used; none when
+    whisper's words hold no number at all.
     """
-    if kind == "yes_no":
+    if kind not in SLOT_KINDS:
         return Reading(wh.value)
-    if kind in ("open", "out_of_scope"):
-        if ps.value == wh.value or wh_confidence >= OPEN_AGREEMENT_CONFIDENCE:
-            return Reading(wh.value)
-        return Reading(None)
     verdict = pick(kind, wh.value, ps.value, wh_text)
     if verdict == "agreed":
         return Reading(wh.value)
@@ -210,22 +198,24 @@ class SttBench:
         self.judge = judge
         self.renderer = renderer
         self.engines = tuple(engines)
-        self.run_ps = any(e in ("pocketsphinx", "both") for e in self.engines)
+        self.run_ps = "pocketsphinx" in self.engines or "both" in self.engines
         self.run_wh = any(e in ("whisper", "both") for e in self.engines)
         self.pool = whisper_pool
         self.ps_settings = pocketsphinx or PocketsphinxSettings()
         self._ps: dict[str, SpeechRecognizer] = {}  # one "call" per caller voice (pocketsphinx adapts to the line)
+        self._grammar: dict[str, SpeechRecognizer] = {}  # the "both" engine's grammar side (its own settings)
         self._wh: SpeechRecognizer | None = None
         if self.run_wh and whisper_pool is None:
             raise ValueError("the whisper and both engines need a whisper pool")
 
-    def _pocketsphinx(self, voice: str) -> SpeechRecognizer:
-        rec = self._ps.get(voice)
+    def _pocketsphinx(self, voice: str, *, paired: bool = False) -> SpeechRecognizer:
+        recs = self._grammar if paired else self._ps
+        rec = recs.get(voice)
         if rec is None:
             from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
 
-            rec = PocketsphinxRecognizer(self.ps_settings)
-            self._ps[voice] = rec
+            rec = PocketsphinxRecognizer(paired_grammar_settings(self.ps_settings) if paired else self.ps_settings)
+            recs[voice] = rec
         return rec
 
     def _whisper(self) -> SpeechRecognizer:
@@ -249,6 +239,8 @@ class SttBench:
             seen.add(key)
             if self.run_ps:
                 recognise_utterance(self._pocketsphinx(u.voice), expect, silence)
+            if "both" in self.engines and u.item.kind in SLOT_KINDS:
+                recognise_utterance(self._pocketsphinx(u.voice, paired=True), expect, silence)
         if self.run_wh:
             recognise_utterance(self._whisper(), Expectation(kind="yes_no"), silence)
 
@@ -271,8 +263,13 @@ class SttBench:
         if self.run_wh:
             out.heard["whisper"] = self._hear(self._whisper(), item, pcm, self.pool.worker_pids)  # type: ignore[union-attr]
         if "both" in self.engines:
-            ps, wh = out.heard["pocketsphinx"], out.heard["whisper"]
-            both = combine(item.kind, Reading(ps.value), Reading(wh.value), wh.confidence, wh.text)
+            wh = out.heard["whisper"]
+            if item.kind not in SLOT_KINDS:  # whisper's alone, as on a call
+                out.heard["both"] = wh
+                return out
+            # the grammar side as a call pairs it (its own settings: no lattice posteriors)
+            ps = self._hear(self._pocketsphinx(utt.voice, paired=True), item, pcm, tuple)
+            both = combine(item.kind, Reading(ps.value), Reading(wh.value), wh.text)
             text = wh.text if both.value == wh.value or both.value is None else ps.text
             # both run on the turn: the caller waits for the slower, the machine pays for both
             out.heard["both"] = Heard(text, max(ps.confidence, wh.confidence), both.value,
@@ -290,7 +287,7 @@ class SttBench:
         return outcomes
 
     def close(self) -> None:
-        for rec in self._ps.values():
+        for rec in (*self._ps.values(), *self._grammar.values()):
             rec.close()
         if self._wh is not None:
             self._wh.close()
@@ -422,7 +419,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 def run_stt_bench(*, engines: Sequence[str], kinds: Sequence[str] | None, limit: int | None,
                   whisper_model: Path | None, piper_model: Path | None, voices: Sequence[str] | None = None,
                   cache_dir: Path = DEFAULT_CACHE, map_path: Path = DEMO_MAP_PATH, whisper_threads: int = 2,
-                  whisper_audio_ctx_floor: int = 512, progress: Callable[[int, int], None] | None = None,
+                  whisper_audio_ctx_floor: int = 384, progress: Callable[[int, int], None] | None = None,
                   ) -> dict[str, Any]:
     """Render (or reuse) the set, run the engines, return rows, per-voice accuracy and failure examples."""
     for e in engines:

@@ -129,7 +129,7 @@ class WhisperWorkerPool:
         language: str = "en",
         timeout_s: float = 15.0,
         start_timeout_s: float = 60.0,
-        audio_ctx_floor: int = 512,
+        audio_ctx_floor: int = 384,
         validate: ValidationLevel = "full",
         max_restarts: int = 5,
         target: WorkerTarget | None = None,

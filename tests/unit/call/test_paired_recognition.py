@@ -190,3 +190,21 @@ def test_other_disagreements_keep_whispers_value() -> None:
     assert pick("digits", "4557", "4577", "4 5 5 7") == "whisper_unsure"  # same digits, a different one repeated
     assert pick("letters", "SW1A1AA", "SW1AA1A", "SW1A 1AA") == "whisper_unsure"
     assert pick("digits", None, "4567", "") == "grammar"  # whisper heard nothing: the grammar's, read back
+
+
+def test_the_both_engine_pairs_a_grammar_without_lattice_posteriors() -> None:
+    # the posteriors were most of a digit turn's wait (finish p50 377 ms) and decide nothing when paired
+    from typing import cast
+
+    from ari_agent.call.services import call_recognizer
+    from ari_agent.config import SttConfig
+    from ari_agent.speech.pocketsphinx_stt import PocketsphinxRecognizer
+
+    pool = cast(Any, object())  # a pool is only used when a turn is decoded; none is here
+    rec = call_recognizer(SttConfig(engine="both"), load_intent_map(), whisper_pool=pool)
+    assert isinstance(rec, PairedRecognizer) and isinstance(rec.grammar, PocketsphinxRecognizer)
+    assert rec.grammar.settings.posterior is False
+    alone = call_recognizer(SttConfig(engine="pocketsphinx"), load_intent_map())
+    assert isinstance(alone, PocketsphinxRecognizer) and alone.settings.posterior is True  # its confidence decides
+    rec.close()
+    alone.close()

@@ -45,17 +45,20 @@ def test_transcripts_are_read_as_the_engine_reads_them(judge: Judge) -> None:
     assert read("out_of_scope", "") is None
 
 
-def test_both_takes_whisper_on_yes_no_and_reads_back_slot_values_it_disagrees_on() -> None:
+def test_both_takes_whisper_on_yes_no_and_open_and_reads_back_slot_values_it_disagrees_on() -> None:
     yes, no, unclear = Reading("yes"), Reading("no"), Reading("unclear")
-    assert combine("yes_no", yes, unclear, 0.9) == unclear  # pocketsphinx never turns an answer into a yes
-    assert combine("yes_no", no, yes, 0.9) == yes
-    assert combine("yes_no", yes, no, 0.9) == no
-    assert combine("digits", Reading("1234"), Reading("1234"), 0.9) == Reading("1234")  # agreed: used as heard
-    assert combine("digits", Reading("1234"), Reading("1284"), 0.9) == Reading("1284", confirm=True)
-    assert combine("digits", Reading("1234"), Reading(None), 0.9) == Reading("1234", confirm=True)
-    assert combine("digits", Reading(None), Reading(None), 0.9) == Reading(None)
-    assert combine("open", Reading("faq_hours"), Reading("order_status"), 0.9) == Reading("order_status")
-    assert combine("open", Reading("faq_hours"), Reading("order_status"), 0.3) == Reading(None)
+    assert combine("yes_no", yes, unclear) == unclear  # pocketsphinx never turns an answer into a yes
+    assert combine("yes_no", no, yes) == yes
+    assert combine("yes_no", yes, no) == no
+    assert combine("digits", Reading("1234"), Reading("1234")) == Reading("1234")  # agreed: used as heard
+    assert combine("digits", Reading("1234"), Reading("1284"), "1 2 8 4") == Reading("1284", confirm=True)
+    assert combine("digits", Reading("1234"), Reading(None), "1 2 3") == Reading("1234", confirm=True)
+    assert combine("digits", Reading("1234"), Reading(None), "I'm not sure") == Reading(None)  # no number said
+    assert combine("digits", Reading("9999"), Reading("999999"), "999 999") == Reading("9999", confirm=True)
+    assert combine("digits", Reading(None), Reading(None)) == Reading(None)
+    # open turns are whisper's alone on a call: the grammar does not run there
+    assert combine("open", Reading("faq_hours"), Reading("order_status")) == Reading("order_status")
+    assert combine("out_of_scope", Reading("faq_hours"), Reading(None)) == Reading(None)
 
 
 def test_wer_normalises_numerals_punctuation_and_fillers() -> None:
