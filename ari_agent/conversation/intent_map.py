@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -411,6 +411,10 @@ class ToolInfo:
     async_write: bool = False
 
 
+# Fields whose text the agent says (IntentMap.spoken_lines).
+SPOKEN_FIELDS: Final = frozenset({"say", "intro", "prompt", "reprompt"})
+
+
 @dataclass(frozen=True)
 class IntentMap:
     """A validated intent map."""
@@ -440,6 +444,30 @@ class IntentMap:
         v = self.spec.verification
         levels = (*v.basic.slots, *v.strong.slots) if v is not None else ()
         return (*levels, *(s for i in self.spec.intents for s in i.slots))
+
+    def spoken_lines(self) -> list[str]:
+        """Every line of the map the agent may say as it is written: the global prompts and each ``say``,
+        ``intro``, ``prompt`` and ``reprompt``, in map order, once each; a line with a placeholder left
+        ``{…}`` is left out (its words are only known on the call). Rendered at start-up, the first words
+        of a reply are then in memory, not synthesised while the caller waits."""
+        out: dict[str, None] = {}
+
+        def walk(node: object, spoken: bool) -> None:
+            if isinstance(node, str):
+                if spoken and "{" not in node and node.strip():
+                    out[node] = None
+            elif isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name), isinstance(node, Prompts) or name in SPOKEN_FIELDS)
+            elif isinstance(node, (tuple, list)):
+                for item in node:
+                    walk(item, spoken)
+            elif isinstance(node, dict):
+                for item in node.values():
+                    walk(item, spoken)
+
+        walk(self.spec, False)
+        return list(out)
 
     def slot(self, name: str) -> SlotSpec | None:
         """The first slot of that name (:meth:`slots` order)."""

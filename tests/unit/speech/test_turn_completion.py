@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from ari_agent.seam import Expectation
-from ari_agent.speech.turn_completion import STABLE_ASKS, TurnCompletion, is_patient
+from ari_agent.speech.turn_completion import CLOSER_ASKS, STABLE_ASKS, TurnCompletion, is_patient
 
 
 class Reader:
@@ -53,6 +53,7 @@ def test_yes_no_and_choice_complete_on_any_answer() -> None:
 
 def test_open_request_completes_on_a_closer_or_a_confident_classification() -> None:
     rules, reader = turn(Expectation(kind="open"))
+    assert not rules.completes("no that's all")  # a closer: one more ask first ("… thank you" may follow)
     assert rules.completes("no that's all")
     assert not rules.completes("where is my order")  # not observed yet: no classification on this path
     rules.observe("where is my order")
@@ -72,3 +73,11 @@ def test_unknown_lengths_and_free_turns_never_end_early() -> None:
     rules.observe("a b c")
     assert reader.classified == []  # only open requests are classified
     assert is_patient(Expectation(kind="letters")) and not is_patient(Expectation(kind="yes_no"))
+
+
+def test_a_closer_followed_by_more_words_does_not_end_the_turn() -> None:
+    rules, _ = turn(Expectation(kind="open"))
+    assert CLOSER_ASKS == 2
+    assert not rules.completes("no that's all")
+    assert not rules.completes("no that's all thank")  # the caller went on: a new partial, asked afresh
+    assert rules.completes("no that's all thank")

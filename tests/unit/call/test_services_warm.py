@@ -1,0 +1,53 @@
+"""Start-up renders the map's lines ahead (call/services.py ``VoiceServices.warm``): a reply's first sentence
+is then in memory, not synthesised while the caller waits."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ari_agent.call.services import VoiceServices
+from ari_agent.conversation.intent_map import load_intent_map
+from ari_agent.speech.tts import PromptCache
+from tests.unit.call.conftest import ToneVoice
+
+
+def test_the_map_lines_as_written_are_listed_and_templates_left_out() -> None:
+    lines = load_intent_map().spoken_lines()
+    assert "Sure, I can check on your order." in lines  # an intent's intro
+    assert "What's your order number? You can say it or key it in." in lines  # a slot's question
+    assert "Thank you for calling. Goodbye!" in lines  # a global prompt
+    assert not [line for line in lines if "{" in line]  # "Order {order_number} has shipped ..." is the call's
+    assert len(lines) == len(set(lines))
+
+
+async def test_warm_renders_the_fixed_prompts_then_the_map_lines_in_the_background(tmp_path: Path) -> None:
+    voice = ToneVoice()
+    prompts = PromptCache(voice, tmp_path / "prompts")
+    services = VoiceServices(load_intent_map(), classifier=None, tools=None, prompts=prompts)  # type: ignore[arg-type]
+    await services.warm()
+    assert prompts.cached("Thank you for calling.") is not None  # fixed prompts: before warm returns
+    assert services._warming is not None
+    await asyncio.wait_for(services._warming, 10)
+    assert prompts.cached("Sure, I can check on your order.") is not None
+    assert prompts.cached("What's your order number?") is not None  # sentence by sentence, as replies play
+
+
+async def test_closing_during_the_background_rendering_stops_it(tmp_path: Path) -> None:
+    class Slow(ToneVoice):
+        def synthesize(self, text: str):  # type: ignore[no-untyped-def]
+            import time
+
+            time.sleep(0.05)
+            return super().synthesize(text)
+
+    services = VoiceServices(load_intent_map(), classifier=None, tools=_NoTools(),  # type: ignore[arg-type]
+                             prompts=PromptCache(Slow(), tmp_path / "prompts"))
+    await services.warm()
+    await services.aclose()
+    assert services._warming is not None and services._warming.done()
+
+
+class _NoTools:
+    async def aclose(self) -> None:
+        return None
