@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import re
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -47,18 +46,14 @@ import numpy.typing as npt
 from ari_agent.config import PocketsphinxSettings
 from ari_agent.conversation.intent_map import IntentMap, SlotSpec
 from ari_agent.conversation.slots import parse_digits, parse_slot
+from ari_agent.conversation.slots.digits import digit_runs
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
-from ari_agent.spoken_words import DIGITS, TEENS, TENS
 
 log = logging.getLogger(__name__)
 
 VALUE_KINDS: Final = frozenset({"digits", "number", "date", "time", "letters"})
 NUMBER_KINDS: Final = frozenset({"digits", "number"})
-# Words that can be (part of) a spoken number; whisper writes numbers as numerals nearly always.
-_NUMBER_WORDS: Final = frozenset((*DIGITS, "oh", "o", *TEENS, *TENS, "double", "triple", "treble", "hundred",
-                                  "thousand"))
-_WORD: Final = re.compile(r"[a-z']+|\d")
 
 ValueReader = Callable[[Expectation, str], "str | None"]
 
@@ -212,9 +207,8 @@ def same_but_repeats(a: str, b: str) -> bool:
 
 
 def no_number_in(text: str) -> bool:
-    """``text`` has words and not one of them could be part of a spoken number (no numeral either)."""
-    words = _WORD.findall(text.lower())
-    return bool(words) and not any(w.isdigit() or w in _NUMBER_WORDS for w in words)
+    """``text`` has words and the digits parser finds no spoken number in them (no numeral either)."""
+    return any(c.isalnum() for c in text) and not digit_runs(text)
 
 
 def _as(t: Transcript, latency_ms: float, *, unsure: bool, confidence: float | None = None) -> Transcript:

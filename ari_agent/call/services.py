@@ -93,7 +93,5 @@ class VoiceServices:
     async def _warm_quietly(self, lines: list[str]) -> None:
         try:
             await self.prompts.warm(lines)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # a line that cannot be rendered now is rendered by the call that says it
             log.warning("rendering the intent map's lines ahead failed (%s); calls render them as needed", exc)

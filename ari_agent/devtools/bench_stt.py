@@ -198,7 +198,7 @@ class SttBench:
         self.judge = judge
         self.renderer = renderer
         self.engines = tuple(engines)
-        self.run_ps = "pocketsphinx" in self.engines or "both" in self.engines
+        self.run_ps = any(e in ("pocketsphinx", "both") for e in self.engines)
         self.run_wh = any(e in ("whisper", "both") for e in self.engines)
         self.pool = whisper_pool
         self.ps_settings = pocketsphinx or PocketsphinxSettings()
