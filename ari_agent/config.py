@@ -74,6 +74,10 @@ class AgentConfig(Section):
     listen_after_greeting_s: float = Field(30.0, gt=0)
     handoff_context: str = "agent-handoff"
     handoff_extension: str = "support"
+    # Calls served at once; the next caller is passed on to the next agent the dialplan lists, else to the
+    # fallback queue (reason "capacity"). 0: sized from stt.engine and this process's cores, by the
+    # figures bench latency measured (call/capacity.py: both/whisper 2 calls per core, pocketsphinx 8).
+    max_calls: int = Field(0, ge=0)
 
 
 class ConversationConfig(Section):

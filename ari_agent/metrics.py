@@ -29,5 +29,7 @@ ORPHANS_CLEANED = Counter("ari_agent_orphans_cleaned", "Leftovers of a previous 
                           "ARI connect (caller = handed to the queue)", ["kind"], registry=REGISTRY)
 DRAINING = Gauge("ari_agent_draining", "1 while the agent drains: no new calls, calls in progress finish",
                  registry=REGISTRY)
+CALLS_PASSED_ON = Counter("ari_agent_calls_passed_on", "New callers this agent did not serve (passed on to the next "
+                          "agent or the fallback queue), by why: draining, capacity", ["reason"], registry=REGISTRY)
 POLICY_EVENTS = Counter("ari_agent_policy_events", "Policy events (a throttle tripped: brute force, enumeration, "
                         "call flood), by kind and rule", ["kind", "rule"], registry=REGISTRY)

@@ -3,7 +3,9 @@
 It also keeps callers out of dead air when this process fails or stops (docs/runbook.md): on every
 connect it cleans up what a dead predecessor left in Asterisk (call/sweep.py), it renews each served
 channel's dialplan lease so Asterisk moves the caller to a queue if this process stops renewing it,
-and on drain it sends new callers to the queue and hands off the calls still up at the deadline.
+and on drain it sends new callers to the queue and hands off the calls still up at the deadline. A new
+caller past ``agent.max_calls`` calls in progress is passed on the same way (reason ``capacity``,
+call/capacity.py): to the next agent the dialplan lists, else the queue.
 
 A call still with the agent at ``agent.max_call_s`` is handed to a person (reason ``max_duration``, the
 intent's queue); the session's own hard stop comes ``agent.max_call_grace_s`` later. With
@@ -21,6 +23,7 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 
+from ari_agent.call.capacity import CAPACITY_REASON, call_limit, usable_cores
 from ari_agent.call.forced_handoff import (
     engine_of,
     forced_prompt,
@@ -36,7 +39,7 @@ from ari_agent.call.sweep import CALL_ID_VARIABLE, LEASE_VARIABLE, pass_on, quie
 from ari_agent.call.tracing import call_tracer
 from ari_agent.config import Config
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH
-from ari_agent.metrics import ARI_RECONNECTS, DRAINING
+from ari_agent.metrics import ARI_RECONNECTS, CALLS_PASSED_ON, DRAINING
 from ari_agent.records.writer import CallRecordWriter
 from ari_agent.telephony.ari import AriClient, AriError, AriNotFound, AriUnreachable
 from ari_agent.telephony.event_stream import AriEventStream
@@ -79,6 +82,8 @@ class CallManager:
         # Lifecycle (docs/runbook.md): draining = no new calls; reclaimed = callers this process sent to
         # the queue without serving them (a late StasisStart for one of them must not start a session).
         self.draining = False
+        # New callers past this many calls in progress are passed on (agent.max_calls; call/capacity.py).
+        self.max_calls = call_limit(cfg.agent.max_calls, cfg.stt.engine, usable_cores())
         self.last_cleanup: CleanupPlan | None = None
         self.cleanups: list[CleanupPlan] = []  # every non-empty cleanup, for tests and benches
         self.reconciled = asyncio.Event()  # set after each connect's cleanup has run
@@ -143,8 +148,13 @@ class CallManager:
             if self.draining:
                 # Stopping: new callers go to the next agent the dialplan lists, else straight to a human
                 # (the caller never hears a dead agent).
-                self._remember_reclaimed(event.channel.id)
-                self._spawn(pass_on(self.ari, self.cfg, event.channel, "draining"), f"pass-on-{event.channel.id}")
+                self._pass_on(event, "draining")
+                return
+            if len(self.sessions) >= self.max_calls:
+                # Full: the caller is not served worse than the others, it goes where a draining agent's would.
+                log.warning("%d calls in progress (agent.max_calls %d): new caller %s passed on", len(self.sessions),
+                            self.max_calls, event.channel.id)
+                self._pass_on(event, CAPACITY_REASON)
                 return
             self._start_call(event)
             return
@@ -156,6 +166,11 @@ class CallManager:
             session = self._routes.get(cid)
             if session is not None:
                 session.on_event(event)
+
+    def _pass_on(self, event: StasisStart, reason: str) -> None:
+        self._remember_reclaimed(event.channel.id)
+        CALLS_PASSED_ON.labels(reason=reason).inc()
+        self._spawn(pass_on(self.ari, self.cfg, event.channel, reason), f"pass-on-{event.channel.id}")
 
     def _start_call(self, event: StasisStart) -> None:
         call_id = "call-" + uuid.uuid4().hex[:12]

@@ -102,7 +102,10 @@ async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path 
             conv = cfg.conversation.model_copy(update={"tools_base_url": url})
             return await run_latency_bench(cfg.model_copy(update={"conversation": conv}), calls, work_dir, plot,
                                            rounds)
-    cfg = cfg.model_copy(update={"agent": cfg.agent.model_copy(update={"recordings_dir": work_dir / "recordings"})})
+    # the bench measures the agent at this load: the admission limit (agent.max_calls) is what it informs
+    agent_cfg = cfg.agent.model_copy(update={"recordings_dir": work_dir / "recordings",
+                                             "max_calls": max(cfg.agent.max_calls, calls)})
+    cfg = cfg.model_copy(update={"agent": agent_cfg})
     plans = [[(SCENARIOS[(r * calls + i) % len(SCENARIOS)], BENCH_VOICES[(r * calls + i) % len(BENCH_VOICES)])
               for i in range(calls)] for r in range(rounds)]
     plan = [p for round_plan in plans for p in round_plan]

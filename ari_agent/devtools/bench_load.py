@@ -127,7 +127,10 @@ async def run_load_bench(cfg: Config, calls: int, minutes: float, work_dir: Path
             conv = cfg.conversation.model_copy(update={"tools_base_url": url})
             return await run_load_bench(cfg.model_copy(update={"conversation": conv}), calls, minutes,
                                         work_dir, sample_s)
-    cfg = cfg.model_copy(update={"agent": cfg.agent.model_copy(update={"recordings_dir": work_dir / "recordings"})})
+    # the bench measures the agent at this load: the admission limit (agent.max_calls) is what it informs
+    agent_cfg = cfg.agent.model_copy(update={"recordings_dir": work_dir / "recordings",
+                                             "max_calls": max(cfg.agent.max_calls, calls)})
+    cfg = cfg.model_copy(update={"agent": agent_cfg})
     plan = [(sc, voice, [synthesize_caller(line, voice, work_dir / "voices") for line in sc.lines])
             for sc in SCENARIOS for voice in BENCH_VOICES]
     results: list[tuple[TestCallResult, Scenario, str]] = []

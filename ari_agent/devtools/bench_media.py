@@ -41,7 +41,8 @@ def _pct(values: list[float], q: float) -> float:
 async def run_media_bench(cfg: Config, calls: int, work_dir: Path) -> dict[str, Any]:
     # The media path alone: the agent greets and records (no speech recognition in the way).
     cfg = cfg.model_copy(update={
-        "agent": cfg.agent.model_copy(update={"greeting": BENCH_GREETING, "recordings_dir": work_dir / "recordings"}),
+        "agent": cfg.agent.model_copy(update={"greeting": BENCH_GREETING, "recordings_dir": work_dir / "recordings",
+                                             "max_calls": max(cfg.agent.max_calls, calls)}),
         "conversation": cfg.conversation.model_copy(update={"mode": "greet_and_listen"}),
     })
     wavs = [synthesize_caller(CALLER_LINES[i % 2], VOICES[i % len(VOICES)], work_dir / "voices")

@@ -327,6 +327,33 @@ async def _no_bridges(ari: AriClient) -> bool:
     return not (await ours_left(ari))["bridges"]
 
 
+async def test_a_caller_past_max_calls_reaches_the_queue_and_the_next_is_served_again(
+        agents: list[AgentProcess], test_ari: AriClient, quiet_wav: Path, tmp_path: Path) -> None:
+    """``agent.max_calls`` 1: a second caller, placed while the first is served, is sent to the queue with
+    reason ``capacity`` (no media channel is made for it, the first call goes on); once the first caller
+    hangs up, a third is served by the agent again."""
+    extra, third = Call(test_ari, quiet_wav), Call(test_ari, quiet_wav)
+    async with contextlib.AsyncExitStack() as stack:
+        s = await stack.enter_async_context(served_call(agents, test_ari, quiet_wav, tmp_path, "full", settle_s=0,
+                                                        agent__max_calls="1"))
+        stack.push_async_callback(extra.hang_up)
+        stack.push_async_callback(third.hang_up)
+        placed = time.monotonic()
+        extra_cid = await extra.place()
+        t_queue = await wait_for(lambda: in_queue(test_ari, extra_cid), 10, "the caller past max_calls in the queue")
+        assert await reason_of(test_ari, extra_cid) == "capacity"
+        media = [c["id"] for c in await test_ari.list_channels() if c["id"].endswith("-media")]
+        assert len(media) == 1 and await served(test_ari, s.cid), media
+        with contextlib.suppress(AriNotFound):
+            await test_ari.hangup(extra_cid)
+        await s.calls[0].hang_up()
+        third_cid = await third.place()
+        t_served = await wait_for(lambda: served(test_ari, third_cid), 20, "the next caller served once a call ended")
+        print(f"\nmax_calls 1: the second caller in the queue {t_queue - placed:.2f}s after it was placed "
+              f"(reason capacity); the third served {t_served - placed:.2f}s after the second was placed")
+        assert "passed on" in s.agent.tail()
+
+
 async def test_sigterm_drains_then_exits_zero(
         agents: list[AgentProcess], test_ari: AriClient, quiet_wav: Path, tmp_path: Path) -> None:
     deadline_s = 4.0

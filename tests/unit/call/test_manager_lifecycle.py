@@ -9,6 +9,7 @@ from typing import Any
 
 from ari_agent.call.manager import CallManager
 from ari_agent.config import load_config
+from ari_agent.metrics import REGISTRY
 from ari_agent.telephony.events import StasisStart, parse_event
 
 
@@ -126,3 +127,44 @@ async def test_sweep_works_when_asterisk_does_not_know_the_app_yet() -> None:
     plan = await sweep_orphans(ari, cfg, grace_s=0)  # type: ignore[arg-type]
     assert plan.handoff == ["orphan"] and continued(ari) == ["orphan"]
     assert (await sweep_orphans(FreshAri(), cfg, grace_s=0)).is_empty()  # type: ignore[arg-type]
+
+
+def full_manager(ari: FakeAri, max_calls: str) -> CallManager:
+    cfg = load_config(None, env={"ARI_AGENT__REDIS__URL": "redis://127.0.0.1:1/0",
+                                 "ARI_AGENT__LIFECYCLE__RECONCILE_GRACE_S": "0",
+                                 "ARI_AGENT__AGENT__MAX_CALLS": max_calls})
+    return CallManager(cfg, ari, lambda: None)  # type: ignore[arg-type, return-value]
+
+
+async def test_a_caller_past_max_calls_is_passed_on_with_reason_capacity() -> None:
+    ari = FakeAri()
+    m = full_manager(ari, "2")
+    assert m.max_calls == 2
+    m.sessions.update({"call-1": object(), "call-2": object()})  # type: ignore[dict-item]  # two calls in progress
+    before = REGISTRY.get_sample_value("ari_agent_calls_passed_on_total", {"reason": "capacity"}) or 0.0
+    m.dispatch(stasis_start("third-caller"))
+    await settle()
+    assert REGISTRY.get_sample_value("ari_agent_calls_passed_on_total", {"reason": "capacity"}) == before + 1
+    assert m.calls_started == 0
+    assert continued(ari) == ["third-caller"]
+    assert ari.vars[("third-caller", "__ARI_AGENT_REASON")] == "capacity"
+    assert m.readiness()[1] != "draining"  # full is not stopping: the agent stays ready for the next free slot
+    del m.sessions["call-2"]  # one call ended: the next caller is served
+    m.dispatch(stasis_start("fourth-caller"))
+    assert m.calls_started == 1 and "fourth-caller" not in continued(ari)
+    for task in list(m.tasks):
+        task.cancel()
+    await asyncio.gather(*m.tasks, return_exceptions=True)
+
+
+def test_max_calls_zero_sizes_the_limit_from_the_engine_and_the_cores() -> None:
+    from ari_agent.call.capacity import call_limit, usable_cores
+
+    assert call_limit(0, "both", 2) == 4 and call_limit(0, "whisper", 4) == 8
+    assert call_limit(0, "pocketsphinx", 2) == 16
+    assert call_limit(0, "auto", 3) == 6  # not resolved yet: the neural engines' figure
+    assert call_limit(5, "pocketsphinx", 64) == 5  # set: as set
+    assert call_limit(0, "both", 0) == 2  # never below one core's worth
+    assert usable_cores() >= 1
+    m = manager(FakeAri())
+    assert m.max_calls == call_limit(0, m.cfg.stt.engine, usable_cores())
