@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from ari_agent import spoken_words
 from ari_agent.conversation.slots.digits import parse_digits
 from ari_agent.conversation.slots.words import normalise, tokens
+from ari_agent.uk_postcodes import is_postcode
 
 PostcodeFormat = Literal["any", "uk", "us"]
 
@@ -143,28 +145,36 @@ def parse_postcode(text: str, fmt: PostcodeFormat = "any", min_length: int = 2, 
     if code is None:
         return None
     if fmt == "uk":
-        return _one_reading(code, _UK_POSTCODE)
+        return _one_reading(code, _UK_POSTCODE, uk_postcode)
     if fmt == "us":
         return _one_reading(code, _US_ZIP)
     return code if _ANY_CODE.match(code) else None
 
 
-def _one_reading(code: str, shape: re.Pattern[str]) -> str | None:
-    if shape.match(code):
+def uk_postcode(code: str) -> bool:
+    """A whole UK postcode: its shape, letters and area (``ari_agent.uk_postcodes``), or GIR 0AA."""
+    return code == "GIR0AA" or is_postcode(code)
+
+
+def _one_reading(code: str, shape: re.Pattern[str], valid: Callable[[str], bool] | None = None) -> str | None:
+    def fits(candidate: str) -> bool:
+        return shape.match(candidate) is not None and (valid is None or valid(candidate))
+
+    if fits(code):
         return code
     spots = [i for i, c in enumerate(code) if c in _SWAP]
     if not spots or len(spots) > 4:
         return None
-    fits = set()
+    found = set()
     for flips in itertools.product((False, True), repeat=len(spots)):
         chars = list(code)
         for i, flip in zip(spots, flips, strict=True):
             if flip:
                 chars[i] = _SWAP[chars[i]]
         candidate = "".join(chars)
-        if shape.match(candidate):
-            fits.add(candidate)
-    return fits.pop() if len(fits) == 1 else None
+        if fits(candidate):
+            found.add(candidate)
+    return found.pop() if len(found) == 1 else None
 
 
 def spoken_postcode(code: str, fmt: PostcodeFormat = "any") -> str:

@@ -12,7 +12,8 @@ every way it may have been meant, each way with a cost: a letter, digit, letter 
 costs nothing, a homophone ("to" -> 2, "for" -> 4, "and" -> N) or a confusable character (8 / A,
 0 / O) a little, a NATO word misheard (by spelling similarity) more, a carrier word ("my postcode
 is") nothing to skip, any other word a lot to skip. A search over these readings (pruned to prefixes
-of the UK shapes, with the letters each position allows) gives the cheapest valid postcode; none when
+of the UK shapes and postcode areas, with the letters each position allows: ``ari_agent.uk_postcodes``)
+gives the cheapest valid postcode; none when
 the cheapest costs more than :data:`MAX_COST` (this was not a postcode) or two different postcodes
 tie (the caller is asked again).
 """
@@ -25,21 +26,12 @@ from typing import Final
 
 from ari_agent.conversation.slots.letters import LETTER_NAMES, NATO
 from ari_agent.conversation.slots.words import normalise
+from ari_agent.uk_postcodes import could_start, is_postcode
 
 Reading = tuple[str, float]
 
 MAX_COST: Final = 2.0
 NATO_SIMILARITY: Final = 0.5  # difflib ratio from which a word may be a misheard NATO word ("uenki" ~ "yankee")
-# The outward + inward shapes: A letter, 9 digit (the inward code is always 9AA).
-_SHAPES: Final = ("A99AA", "A999AA", "A9A9AA", "AA99AA", "AA999AA", "AA9A9AA")
-# Letters each position allows (Royal Mail's rules): first letter, second letter, third-position letter
-# (A9A), fourth-position letter (AA9A), inward letters.
-_FIRST: Final = frozenset("ABCDEFGHIJKLMNOPRSTUWYZ")
-_SECOND: Final = frozenset("ABCDEFGHKLMNOPQRSTUVWXY")
-_THIRD: Final = frozenset("ABCDEFGHJKPSTUW")
-_FOURTH: Final = frozenset("ABEHMNPRVWXY")
-_INWARD: Final = frozenset("ABCDEFGHJKLMNPQRSTUVWXYZ")  # Royal Mail never uses CIKMOV; O and I are kept out here
-
 _DIGIT_WORDS: Final = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
                        "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 # Words whisper writes for a spoken letter or digit, with what they may stand for.
@@ -75,11 +67,11 @@ def closest_uk_postcode(text: str) -> str | None:
                 for chars, extra in _readings(words[i : i + span]):
                     code = prefix + chars
                     total = cost + extra
-                    if total <= MAX_COST and _could_start(code) and total < best[i + span].get(code, MAX_COST + 1):
+                    if total <= MAX_COST and could_start(code) and total < best[i + span].get(code, MAX_COST + 1):
                         best[i + span][code] = total
     # a 0 right after a one-letter area ("P0...") is no district: such an "oh" was the letter O
     done = sorted((cost + (0.2 if code[1] == "0" else 0.0), code) for code, cost in best[-1].items()
-                  if _is_postcode(code))
+                  if is_postcode(code))
     if not done or (len(done) > 1 and done[1][0] - done[0][0] < 1e-9):
         return None
     return done[0][1]
@@ -149,30 +141,3 @@ def _nato_like(word: str, min_length: int = 4) -> list[tuple[str, float]]:
         if ratio >= NATO_SIMILARITY:
             out.append((nato, ratio))
     return out
-
-
-def _fits(code: str, shape: str) -> bool:
-    if len(code) > len(shape):
-        return False
-    inward_at = len(shape) - 3
-    for k, c in enumerate(code):
-        want = shape[k]
-        if want == "9":
-            if not c.isdigit():
-                return False
-            continue
-        if not c.isalpha():
-            return False
-        allowed = (_INWARD if k > inward_at else _FIRST if k == 0 else
-                   _SECOND if k == 1 and shape[1] == "A" else _THIRD if k == 2 else _FOURTH)
-        if c not in allowed:
-            return False
-    return True
-
-
-def _could_start(code: str) -> bool:
-    return any(_fits(code, shape) for shape in _SHAPES)
-
-
-def _is_postcode(code: str) -> bool:
-    return any(len(code) == len(shape) and _fits(code, shape) for shape in _SHAPES)
