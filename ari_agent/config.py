@@ -212,6 +212,9 @@ class WhisperSettings(Section):
     # A multiple of 20 (frames), below the endpointer's 500 ms end-of-turn silence. 100 (was 200): the
     # decode is back by ~320 ms of silence, so a complete turn ends there instead of at 500 ms.
     speculate_after_ms: int = Field(100, ge=0, le=480, multiple_of=20)
+    # stt.engine both: a postcode turn whose transcript holds no postcode is decoded again, constrained to
+    # postcodes (call/paired_recognition.py; 22 -> 27 of the phone set's 80 postcodes right, read back).
+    constrained_codes: bool = True
 
 
 class SttConfig(Section):

@@ -86,6 +86,9 @@ class Expectation:
     choices: tuple[str, ...] = ()
     slot: str | None = None  # the slot this turn fills, when it fills one
     dtmf: bool = False  # the keypad is accepted for this turn
+    # letters turns: the code's format, when the map gives one ("uk_postcode": whisper may decode it again,
+    # constrained to postcodes, when its free transcript holds none)
+    code_format: Literal["uk_postcode"] | None = None
 
 
 @dataclass(frozen=True)

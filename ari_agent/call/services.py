@@ -7,17 +7,22 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
+
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.conversation.nlu import IntentClassifier
 from ari_agent.conversation.throttle import Throttle
 from ari_agent.governance.runtime import Governance
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.endpointer import EndpointerConfig
-from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer
+from ari_agent.seam import Expectation
+from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
 from ari_agent.speech.stt import SttConfig, create_recognizer
 from ari_agent.speech.tts import PromptCache, split_sentences
 
 if TYPE_CHECKING:
+    from ari_agent.call.paired_recognition import CodeDecoder
     from ari_agent.speech.whisper_stt import WhisperWorkerPool
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,15 @@ def call_recognizer(stt: SttConfig, intent_map: IntentMap, whisper_pool: Whisper
     grammar = create_recognizer(stt.model_copy(update={"engine": "pocketsphinx",
                                                        "pocketsphinx": paired_grammar_settings(stt.pocketsphinx)}))
     assert isinstance(whisper, SpeculativeRecognizer)
-    return PairedRecognizer(whisper, grammar, SlotReader(intent_map))
+    codes = code_decoder(whisper_pool) if whisper_pool is not None and stt.whisper.constrained_codes else None
+    return PairedRecognizer(whisper, grammar, SlotReader(intent_map), codes)
+
+
+def code_decoder(pool: WhisperWorkerPool) -> CodeDecoder:
+    """A code turn's second decode: the pool's, constrained to the turn's code format."""
+    def decode(expect: Expectation, audio: npt.NDArray[np.int16]) -> Transcript:
+        return pool.transcribe(audio, None, constraint=expect.code_format)
+    return decode
 
 
 class VoiceServices:

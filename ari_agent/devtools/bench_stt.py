@@ -30,12 +30,12 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from ari_agent.call.paired_recognition import paired_grammar_settings, pick
+from ari_agent.call.paired_recognition import code_verdict, paired_grammar_settings, pick
 from ari_agent.config import PocketsphinxSettings
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.routing import IntentRouter
@@ -89,7 +89,8 @@ class Judge:
         if spec.type == "digits":
             return Expectation(kind="digits", min_digits=spec.min_length, max_digits=spec.max_length, slot=spec.name,
                                dtmf=spec.dtmf)
-        return Expectation(kind=spec.type, slot=spec.name)
+        uk_postcode = spec.type == "letters" and spec.format == "postcode" and self.map.spec.locale.postcode == "uk"
+        return Expectation(kind=spec.type, slot=spec.name, code_format="uk_postcode" if uk_postcode else None)
 
     def read(self, item: PhoneItem, text: str) -> Reading:
         if item.kind in ("open", "out_of_scope"):
@@ -239,10 +240,13 @@ class SttBench:
             seen.add(key)
             if self.run_ps:
                 recognise_utterance(self._pocketsphinx(u.voice), expect, silence)
-            if "both" in self.engines and u.item.kind in SLOT_KINDS:
+            if "both" in self.engines and u.item.kind in SLOT_KINDS and expect.code_format is None:
                 recognise_utterance(self._pocketsphinx(u.voice, paired=True), expect, silence)
         if self.run_wh:
             recognise_utterance(self._whisper(), Expectation(kind="yes_no"), silence)
+        if "both" in self.engines and self.pool is not None and any(
+                self.judge.expectation(u.item).code_format for u in utts):
+            self.pool.transcribe(silence, None, constraint="uk_postcode")  # loads the worker's second context
 
     def _hear(self, rec: SpeechRecognizer, item: PhoneItem, pcm: Pcm, pids: Callable[[], Sequence[int]]) -> Heard:
         expect = self.judge.expectation(item)
@@ -251,6 +255,21 @@ class SttBench:
         cpu = time.process_time() - c0 + _worker_cpu_delta(w0, _cpu_by_pid(pids()))
         t = got.transcript
         return Heard(t.text, t.confidence, self.judge.read(item, t.text).value, got.finish_ms, cpu, t.error)
+
+    def _hear_code(self, item: PhoneItem, expect: Expectation, pcm: Pcm, wh: Heard) -> Heard:
+        """A code turn as ``PairedRecognizer`` hears it (``code_verdict``): whisper's value read back, its words
+        as heard, or the constrained decode's value read back (its time and CPU added to whisper's)."""
+        assert self.pool is not None
+        verdict = code_verdict(wh.value, wh.error is None, wh.text)
+        if verdict != "decode_again":
+            return replace(wh, confirm=verdict == "whisper_unsure")
+        c0, w0 = time.process_time(), _cpu_by_pid(self.pool.worker_pids())
+        t = self.pool.transcribe(pcm, None, constraint=expect.code_format)
+        cpu = time.process_time() - c0 + _worker_cpu_delta(w0, _cpu_by_pid(self.pool.worker_pids()))
+        value = self.judge.read(item, t.text).value if t.ok else None
+        if value is None:
+            return replace(wh, finish_ms=wh.finish_ms + t.latency_ms, cpu_s=wh.cpu_s + cpu)
+        return Heard(t.text, t.confidence, value, wh.finish_ms + t.latency_ms, wh.cpu_s + cpu, None, True)
 
     def run_one(self, utt: PhoneUtterance) -> Outcome:
         pcm = self.renderer.render(utt)
@@ -266,6 +285,10 @@ class SttBench:
             wh = out.heard["whisper"]
             if item.kind not in SLOT_KINDS:  # whisper's alone, as on a call
                 out.heard["both"] = wh
+                return out
+            expect = self.judge.expectation(item)
+            if expect.code_format is not None:  # a code turn: no grammar; the constrained decode when needed
+                out.heard["both"] = self._hear_code(item, expect, pcm, wh)
                 return out
             # the grammar side as a call pairs it (its own settings: no lattice posteriors)
             ps = self._hear(self._pocketsphinx(utt.voice, paired=True), item, pcm, tuple)
@@ -347,7 +370,7 @@ def summarise(outcomes: Sequence[Outcome], engines: Sequence[str]) -> list[dict[
                 non_yes = [(o, h) for o, h in hs if o.utt.item.label != "yes"]
                 row["non_yes"] = len(non_yes)
                 row["false_yes"] = sum(h.value == "yes" for _, h in non_yes)
-            if engine == "both":
+            if engine == "both" and kind != "postcode":  # postcodes are not paired with the grammar
                 ps = [o.heard["pocketsphinx"].value == o.heard["whisper"].value for o, _ in hs]
                 agreed = [ok for ok, (o, h) in zip(ps, hs, strict=True) if ok]
                 right_agreed = sum(correct(kind, o.utt.item.label, h.value)

@@ -23,6 +23,7 @@ token probabilities), weighted by text length.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -88,6 +89,7 @@ def whisper_worker_main(conn: mpc.Connection, model_path: str, threads: int, con
         conn.send(("init_error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", {"pid": os.getpid(), "load_ms": (time.perf_counter() - t0) * 1000.0}))
+    constrained = ConstrainedDecoder(model_path, threads)
     while True:
         try:
             msg = conn.recv()
@@ -98,11 +100,57 @@ def whisper_worker_main(conn: mpc.Connection, model_path: str, threads: int, con
         _, req_id, audio, params = msg
         t1 = time.perf_counter()
         try:
-            segments = model.transcribe(audio, extract_probability=True, **params)
-            out = [(int(s.t0), int(s.t1), str(s.text), float(s.probability)) for s in segments]
+            constraint = params.pop("constraint", None)
+            if constraint is not None:
+                out = constrained.decode(audio, constraint, params)
+            else:
+                segments = model.transcribe(audio, extract_probability=True, **params)
+                out = [(int(s.t0), int(s.t1), str(s.text), float(s.probability)) for s in segments]
             conn.send(("result", req_id, out, (time.perf_counter() - t1) * 1000.0))
         except Exception as exc:  # a Python-level failure: the worker stays usable
             conn.send(("error", req_id, f"{type(exc).__name__}: {exc}"))
+
+
+# The constrained decodes a request may ask for (``WhisperWorkerPool.transcribe(constraint=...)``).
+CONSTRAINTS: Final = ("uk_postcode",)
+
+
+class ConstrainedDecoder:
+    """The worker's constrained decodes (``speech/whisper_lib.py``, ``speech/token_constraint.py``): the model
+    is loaded a second time through ctypes, on the first request that needs it (~0.2 s; a map without
+    postcode slots never pays it), and a failure to do so answers every later request at once."""
+
+    def __init__(self, model_path: str, threads: int) -> None:
+        self.model_path = model_path
+        self.threads = threads
+        self._lib: Any = None
+        self._constraint: Any = None
+        self._failed: str | None = None
+
+    def decode(self, audio: npt.NDArray[np.float32], constraint: str,
+               params: dict[str, Any]) -> list[tuple[int, int, str, float]]:
+        if constraint not in CONSTRAINTS:
+            raise SttError(f"unknown constraint {constraint!r} ({', '.join(CONSTRAINTS)})")
+        if self._failed is not None:
+            raise SttError(self._failed)
+        if self._lib is None:
+            try:
+                from ari_agent.speech.token_constraint import PostcodeConstraint
+                from ari_agent.speech.whisper_lib import WhisperLib
+
+                lib = WhisperLib(Path(self.model_path), threads=self.threads)
+                self._constraint = PostcodeConstraint(lib.token_texts(), lib.eot)
+                self._lib = lib
+            except Exception as exc:
+                self._failed = f"constrained decoding is not available: {type(exc).__name__}: {exc}"
+                raise SttError(self._failed) from exc
+        got = self._lib.decode(audio, self._constraint.allowed, audio_ctx=int(params.get("audio_ctx", 0)),
+                               max_tokens=int(params.get("max_tokens", 24)))
+        code = self._constraint.value(got.tokens)
+        if code is None:  # the token cap came first
+            return [(0, 0, "", 0.0)]
+        # the code itself ("SW1A 1AA"), not the decode's spelling of it: the slot reader gets what was decoded
+        return [(0, 0, f"{code[:-3]} {code[-3:]}", math.exp(got.logprob))]
 
 
 # ------------------------------------------------------------------ the pool
@@ -198,9 +246,11 @@ class WhisperWorkerPool:
                           engine="whisper", error=message)
 
     def transcribe(self, pcm8k: npt.ArrayLike, prompt: str | None = None, timeout_s: float | None = None,
-                   max_tokens: int | None = None) -> Transcript:
+                   max_tokens: int | None = None, constraint: str | None = None) -> Transcript:
         """Transcribe one utterance (8 kHz int16). Blocks; never raises for engine failures. ``max_tokens``:
-        a tighter token cap than the audio length gives (what the turn expects: :func:`expected_tokens`)."""
+        a tighter token cap than the audio length gives (what the turn expects: :func:`expected_tokens`).
+        ``constraint`` (one of :data:`CONSTRAINTS`): a decode that may only write such a value (the value,
+        "SW1A 1AA", or '' when it made none; engine ``whisper-constrained``)."""
         t0 = time.perf_counter()
         samples = as_pcm16(pcm8k, "whisper input")
         audio_ms = samples.size // 8
@@ -221,13 +271,16 @@ class WhisperWorkerPool:
                                                              self.model.hparams.n_audio_ctx),
                                   # a decoder caught in a repetition loop stops here instead of running for seconds
                                   "max_tokens": token_cap(seconds, max_tokens)}
+        if constraint is not None:
+            params["constraint"] = constraint
         try:
             reply = self._workers.request("transcribe", audio, params, timeout_s=limit, deadline=deadline)
         except WorkerRefused as exc:
             return self._error(f"whisper failed: {exc}", t0, audio_ms)
         except WorkerError as exc:
             return self._error(str(exc), t0, audio_ms)
-        return _transcript(reply[0], t0, audio_ms)
+        got = _transcript(reply[0], t0, audio_ms)
+        return dataclasses.replace(got, engine="whisper-constrained") if constraint is not None else got
 
     async def transcribe_async(self, pcm8k: npt.ArrayLike, prompt: str | None = None,
                                timeout_s: float | None = None) -> Transcript:

@@ -77,6 +77,15 @@ def closest_uk_postcode(text: str) -> str | None:
     return done[0][1]
 
 
+def spelled_code_in(text: str) -> bool:
+    """``text`` could be a code spelled and misheard: it has a digit, a digit word, a NATO word or two
+    one-character words ("S-t-a-b-a", "and one one eighty", "h11 yz"); not "I don't know it", "it's on my
+    letter". A recogniser's transcript that is none of these is words, taken as the caller said them."""
+    words = _WORD.findall(normalise(text).lower())
+    return (any(c.isdigit() for c in text) or any(w in _DIGIT_WORDS or w in NATO for w in words)
+            or sum(len(w) == 1 for w in words) >= 2)
+
+
 def _as_in(words: list[str]) -> list[str]:
     """"s as in sugar" -> "s" (the example word's first letter: it is heard better than the letter)."""
     out: list[str] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader
@@ -208,3 +209,73 @@ def test_the_both_engine_pairs_a_grammar_without_lattice_posteriors() -> None:
     assert isinstance(alone, PocketsphinxRecognizer) and alone.settings.posterior is True  # its confidence decides
     rec.close()
     alone.close()
+
+
+# ------------------------------------------------------------------ code turns (a UK postcode)
+
+POSTCODE = Expectation(kind="letters", slot="postcode", code_format="uk_postcode")
+FRAME = np.zeros(160, dtype=np.int16)  # 20 ms of line audio
+
+
+class Codes:
+    """The constrained decode's stand-in: answers ``text`` and records the audio it was given."""
+
+    def __init__(self, text: str, error: str | None = None) -> None:
+        self.text, self.error = text, error
+        self.audio: list[int] = []
+
+    def __call__(self, expect: Expectation, audio: Any) -> Transcript:
+        assert expect.code_format == "uk_postcode"
+        self.audio.append(int(audio.size))
+        return Transcript(text=self.text, confidence=0.6, engine="whisper-constrained", error=self.error,
+                          latency_ms=150)
+
+
+def code_turn(reader: SlotReader, whisper: str, codes: Codes, *, early: bool = False) -> tuple[Transcript, Scripted]:
+    wh, ps = Scripted("whisper", whisper), Scripted("pocketsphinx", "S W one A one A A")
+    rec = PairedRecognizer(wh, ps, reader, codes)
+    rec.start(POSTCODE)
+    for _ in range(3):
+        rec.feed(FRAME)
+    got = rec.settle(rec.decode(FRAME)) if early else rec.finish()
+    assert ps.calls == []  # a code turn is not paired with the grammar
+    return got, wh
+
+
+def test_a_postcode_whisper_heard_is_read_back_without_a_second_decode(reader: SlotReader) -> None:
+    codes = Codes("ST18 1AS")
+    t, _ = code_turn(reader, "SW1A 1AA.", codes)
+    assert (t.text, t.unsure, t.engine) == ("SW1A 1AA.", True, "both:whisper")
+    assert codes.audio == []
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_a_misheard_code_is_decoded_again_constrained_and_read_back(reader: SlotReader, early: bool) -> None:
+    codes = Codes("SW1A 1AA")
+    t, _ = code_turn(reader, "S-tubel, he won a...", codes, early=early)  # no postcode in it, but a letter, "one"
+    assert (t.text, t.unsure, t.engine) == ("SW1A 1AA", True, "both:whisper-constrained")
+    assert codes.audio == [480]  # the whole turn's audio: 3 frames of 160 samples
+    assert t.latency_ms == (5 if early else 10) + 150  # one decode after the other
+
+
+def test_words_that_are_no_code_stand_as_heard(reader: SlotReader) -> None:
+    codes = Codes("SW1A 1AA")
+    t, _ = code_turn(reader, "I don't know it, sorry.", codes)
+    assert (t.text, t.unsure) == ("I don't know it, sorry.", False)
+    assert codes.audio == []  # the constrained decode would have forced a postcode onto these words
+
+
+def test_no_constrained_value_or_a_failed_decode_leaves_whispers_words(reader: SlotReader) -> None:
+    for codes in (Codes(""), Codes("", error="worker died")):
+        t, _ = code_turn(reader, "The h11 yz", codes)  # H is no postcode area
+        assert (t.text, t.unsure, t.engine) == ("The h11 yz", False, "both:whisper")
+        assert codes.audio == [480]
+
+
+def test_without_a_code_decoder_a_postcode_turn_is_paired_as_before(reader: SlotReader) -> None:
+    wh, ps = Scripted("whisper", "S-t-a-b-a."), Scripted("pocketsphinx", "S W one A one A A")
+    rec = PairedRecognizer(wh, ps, reader)
+    rec.start(POSTCODE)
+    rec.feed(FRAME)
+    t = rec.finish()
+    assert ps.calls == ["start:letters", "feed", "finish"] and (t.unsure, t.engine) == (True, "both:pocketsphinx")
