@@ -103,8 +103,20 @@ class VoiceServices:
         lines = [s for text in self.intent_map.spoken_lines() for s in split_sentences(text)]
         self._warming = asyncio.get_running_loop().create_task(self._warm_quietly(lines))
 
+    def _code_formats(self) -> set[str]:
+        """The constrained decodes this map's turns may ask the whisper workers for (both engine)."""
+        stt = self.settings.stt
+        if self.whisper_pool is None or stt.engine != "both" or not stt.whisper.constrained_codes:
+            return set()
+        uk = self.intent_map.spec.locale.postcode == "uk"
+        return {"uk_postcode" for s in self.intent_map.slots() if uk and s.type == "letters" and s.format == "postcode"}
+
     async def _warm_quietly(self, lines: list[str]) -> None:
         try:
             await self.prompts.warm(lines)
         except Exception as exc:  # a line that cannot be rendered now is rendered by the call that says it
             log.warning("rendering the intent map's lines ahead failed (%s); calls render them as needed", exc)
+        # each worker's constrained decoder loads on its first use (~0.45 s): here, not on a caller's turn
+        for constraint in self._code_formats():
+            assert self.whisper_pool is not None
+            await asyncio.to_thread(self.whisper_pool.warm, constraint)

@@ -31,6 +31,7 @@ import multiprocessing.connection as mpc
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -281,6 +282,16 @@ class WhisperWorkerPool:
             return self._error(str(exc), t0, audio_ms)
         got = _transcript(reply[0], t0, audio_ms)
         return dataclasses.replace(got, engine="whisper-constrained") if constraint is not None else got
+
+    def warm(self, constraint: str) -> None:
+        """Load every worker's ``constraint`` decoder now (a second of silence each, all at once)."""
+        silence = np.zeros(8000, dtype=np.int16)
+        threads = [threading.Thread(target=self.transcribe, args=(silence,), kwargs={"constraint": constraint},
+                                    name="whisper-warm", daemon=True) for _ in range(self.size)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     async def transcribe_async(self, pcm8k: npt.ArrayLike, prompt: str | None = None,
                                timeout_s: float | None = None) -> Transcript:

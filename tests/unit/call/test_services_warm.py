@@ -51,3 +51,33 @@ async def test_closing_during_the_background_rendering_stops_it(tmp_path: Path) 
 class _NoTools:
     async def aclose(self) -> None:
         return None
+
+
+class _Pool:
+    """Records the constrained decoders it is asked to load."""
+
+    def __init__(self) -> None:
+        self.warmed: list[str] = []
+
+    def warm(self, constraint: str) -> None:
+        self.warmed.append(constraint)
+
+    def close(self) -> None:
+        return None
+
+
+async def test_warm_loads_the_postcode_decoder_of_the_whisper_workers_for_a_map_with_postcodes(tmp_path: Path) -> None:
+    from ari_agent.call.services import VoiceLoopSettings
+    from ari_agent.speech.stt import SttConfig
+
+    for engine, constrained, want in (("both", True, ["uk_postcode"]), ("both", False, []), ("whisper", True, [])):
+        pool = _Pool()
+        stt = SttConfig(engine=engine)  # type: ignore[arg-type]
+        stt = stt.model_copy(update={"whisper": stt.whisper.model_copy(update={"constrained_codes": constrained})})
+        services = VoiceServices(load_intent_map(), classifier=None, tools=_NoTools(),  # type: ignore[arg-type]
+                                 prompts=PromptCache(ToneVoice(), tmp_path / "prompts"),
+                                 settings=VoiceLoopSettings(stt=stt), whisper_pool=pool)  # type: ignore[arg-type]
+        await services.warm()
+        assert services._warming is not None
+        await asyncio.wait_for(services._warming, 10)
+        assert pool.warmed == want, (engine, constrained)  # the demo map verifies with a UK postcode

@@ -88,6 +88,8 @@ def test_the_real_model_decodes_spelled_postcodes_to_postcodes_in_the_worker(tmp
 
     pool = WhisperWorkerPool(real_model(), workers=1, threads=2, timeout_s=60).start()
     try:
+        pool.warm("uk_postcode")  # the worker's second context, loaded at start-up rather than on a turn
+        assert pool.stats.errors == 0
         free_values = []
         for said, voice in (("S W one A, one A A", "flite:awb"), ("my postcode is E C one A, one B B", "flite:slt"),
                             ("S W one A, one A A", "flite:kal16")):
