@@ -213,7 +213,8 @@ class WhisperSettings(Section):
     # decode is back by ~320 ms of silence, so a complete turn ends there instead of at 500 ms.
     speculate_after_ms: int = Field(100, ge=0, le=480, multiple_of=20)
     # stt.engine both: a postcode turn whose transcript holds no postcode is decoded again, constrained to
-    # postcodes (call/paired_recognition.py; 22 -> 27 of the phone set's 80 postcodes right, read back).
+    # postcodes (call/paired_recognition.py; 21 -> 27 of the phone set's 80 postcodes right, read back). Each
+    # whisper worker then holds the model twice: ~90 MB more RSS.
     constrained_codes: bool = True
 
 

@@ -22,7 +22,7 @@ read none of the 80 phone-set postcodes right and never agreed with whisper on a
 when its transcript holds one, is read back; when it holds none but looks like a code misheard ("S-t-a-b-a",
 "and one one eighty": ``spelled_code_in``), the same audio is decoded again with every step constrained to
 what can still become a postcode (``speech/token_constraint.py``, run in the whisper worker), and that value
-is read back. On the phone set's 80 postcodes: 22 right with whisper alone, 27 with the constrained decode
+is read back. On the phone set's 80 postcodes: 21 right with whisper alone, 27 with the constrained decode
 after it (docs/speech-bench.md). Words that are no code ("I don't know it") stand as heard.
 
 Open, yes/no, choice and free-text turns are whisper's alone. This is the rule measured by ``ari-agent
