@@ -38,8 +38,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def call_limit(configured: int, stt_engine: str, cores: int) -> int:
-    """``agent.max_calls`` when set (> 0), else the measured calls per core of ``stt_engine`` times ``cores``."""
+def call_limit(configured: int, stt_engine: str, cores: int, *, voice: bool = True) -> int:
+    """``agent.max_calls`` when set (> 0), else the measured calls per core of ``stt_engine`` times ``cores``
+    for voice conversations; 0 (no limit) for the media-only ``greet_and_listen`` mode, which runs no
+    recogniser (the call path test: 20 calls at once)."""
     if configured > 0:
         return configured
+    if not voice:
+        return 0
     return CALLS_PER_CORE.get(stt_engine, DEFAULT_CALLS_PER_CORE) * max(1, cores)

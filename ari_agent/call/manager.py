@@ -83,7 +83,8 @@ class CallManager:
         # the queue without serving them (a late StasisStart for one of them must not start a session).
         self.draining = False
         # New callers past this many calls in progress are passed on (agent.max_calls; call/capacity.py).
-        self.max_calls = call_limit(cfg.agent.max_calls, cfg.stt.engine, usable_cores())
+        self.max_calls = call_limit(cfg.agent.max_calls, cfg.stt.engine, usable_cores(),
+                                    voice=cfg.conversation.mode == "voice")  # 0: no limit
         self.last_cleanup: CleanupPlan | None = None
         self.cleanups: list[CleanupPlan] = []  # every non-empty cleanup, for tests and benches
         self.reconciled = asyncio.Event()  # set after each connect's cleanup has run
@@ -150,7 +151,7 @@ class CallManager:
                 # (the caller never hears a dead agent).
                 self._pass_on(event, "draining")
                 return
-            if len(self.sessions) >= self.max_calls:
+            if self.max_calls and len(self.sessions) >= self.max_calls:
                 # Full: the caller is not served worse than the others, it goes where a draining agent's would.
                 log.warning("%d calls in progress (agent.max_calls %d): new caller %s passed on", len(self.sessions),
                             self.max_calls, event.channel.id)

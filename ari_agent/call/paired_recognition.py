@@ -112,12 +112,15 @@ class PairedRecognizer:
         self._paired = False
         self._coded = False  # a code turn (letters with a code_format): whisper, then its constrained decode
         self._audio: list[npt.NDArray[np.int16]] = []
+        # the constrained decode run right after an early decode (decode()), with that early transcript
+        self._early_code: tuple[Transcript, Transcript] | None = None
 
     def start(self, expect: Expectation) -> None:
         self._expect = expect
         self._coded = self.codes is not None and expect.kind == "letters" and expect.code_format is not None
         self._paired = expect.kind in VALUE_KINDS and not self._coded
         self._audio = []
+        self._early_code = None
         self.whisper.start(expect)
         if self._paired:
             self.grammar.start(expect)
@@ -153,12 +156,19 @@ class PairedRecognizer:
             box.append(Transcript(text="", engine=self.grammar.engine, error=f"grammar recogniser failed: {exc}"))
 
     def decode(self, pcm8k: npt.ArrayLike) -> Transcript:
-        """Whisper's early decode at a pause (the grammar goes on being fed until the turn ends)."""
-        return self.whisper.decode(pcm8k)
+        """Whisper's early decode at a pause (the grammar goes on being fed until the turn ends). On a code
+        turn whose early transcript holds no code, the constrained decode of the same audio follows at once,
+        so that when the early decode stands (:meth:`settle`) the turn's end waits for neither."""
+        early = self.whisper.decode(pcm8k)
+        if self._coded and self.codes is not None and early.ok:
+            mine = self.read_value(self._expect, early.text)
+            if code_verdict(mine, early.ok, early.text) == "decode_again":
+                self._early_code = (early, self.codes(self._expect, as_pcm16(pcm8k, "recogniser input")))
+        return early
 
     def discard(self) -> None:
         self.whisper.discard()
-        self._coded, self._audio = False, []
+        self._coded, self._audio, self._early_code = False, [], None
         if self._paired:
             self._paired = False
             self._finish_quietly()
@@ -167,7 +177,8 @@ class PairedRecognizer:
         """The early whisper decode stood: on a paired turn, combined with the grammar's final result."""
         self.whisper.discard()
         if self._coded:
-            return self._read_code(early)
+            pre = self._early_code
+            return self._read_code(early, pre[1] if pre is not None and pre[0] is early else None)
         if not self._paired:
             return early
         self._paired = False
@@ -194,11 +205,12 @@ class PairedRecognizer:
             return _as(grammar, latency, unsure=True)
         return _as(heard, latency, unsure=verdict == "whisper_unsure")
 
-    def _read_code(self, heard: Transcript) -> Transcript:
+    def _read_code(self, heard: Transcript, second: Transcript | None = None) -> Transcript:
         """A code turn's transcript: whisper's value, read back; when its words hold none but could be a
-        code misheard (:func:`spelled_code_in`), the constrained decode's value, read back; else whisper's
-        words as heard (the caller said something else: "I don't know it")."""
-        self._coded = False
+        code misheard (:func:`spelled_code_in`), the constrained decode's value (``second`` when it ran
+        already on the same audio), read back; else whisper's words as heard (the caller said something
+        else: "I don't know it")."""
+        self._coded, self._early_code = False, None
         audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
         self._audio = []
         expect = self._expect
@@ -206,7 +218,8 @@ class PairedRecognizer:
         if verdict != "decode_again":
             return _as(heard, heard.latency_ms, unsure=verdict == "whisper_unsure")
         assert self.codes is not None
-        second = self.codes(expect, audio) if audio.size else Transcript(text="", engine="whisper-constrained")
+        if second is None:
+            second = self.codes(expect, audio) if audio.size else Transcript(text="", engine="whisper-constrained")
         latency = heard.latency_ms + second.latency_ms  # one after the other
         if second.ok and self.read_value(expect, second.text) is not None:
             return _as(second, latency, unsure=True)

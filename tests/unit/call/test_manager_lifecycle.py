@@ -165,6 +165,8 @@ def test_max_calls_zero_sizes_the_limit_from_the_engine_and_the_cores() -> None:
     assert call_limit(0, "auto", 3) == 6  # not resolved yet: the neural engines' figure
     assert call_limit(5, "pocketsphinx", 64) == 5  # set: as set
     assert call_limit(0, "both", 0) == 2  # never below one core's worth
+    assert call_limit(0, "pocketsphinx", 2, voice=False) == 0  # greet_and_listen runs no recogniser: no limit
+    assert call_limit(3, "pocketsphinx", 2, voice=False) == 3
     assert usable_cores() >= 1
     m = manager(FakeAri())
-    assert m.max_calls == call_limit(0, m.cfg.stt.engine, usable_cores())
+    assert m.cfg.conversation.mode == "voice" and m.max_calls == call_limit(0, m.cfg.stt.engine, usable_cores())
