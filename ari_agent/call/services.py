@@ -108,8 +108,7 @@ class VoiceServices:
         stt = self.settings.stt
         if self.whisper_pool is None or stt.engine != "both" or not stt.whisper.constrained_codes:
             return set()
-        uk = self.intent_map.spec.locale.postcode == "uk"
-        return {"uk_postcode" for s in self.intent_map.slots() if uk and s.type == "letters" and s.format == "postcode"}
+        return {f for f in map(self.intent_map.code_format, self.intent_map.slots()) if f is not None}
 
     async def _warm_quietly(self, lines: list[str]) -> None:
         try:

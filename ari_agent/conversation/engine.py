@@ -1096,9 +1096,8 @@ class ConversationEngine:
         if kind == "choice":
             choices = tuple(p for c in slot.choices for p in (c.value, *c.synonyms))
             return Expectation(kind="choice", choices=choices, slot=slot.name)
-        uk_postcode = kind == "letters" and slot.format == "postcode" and self.spec.locale.postcode == "uk"
         return Expectation(kind=kind, slot=slot.name, dtmf=kind in ("number", "yes_no") and slot.dtmf,
-                           code_format="uk_postcode" if uk_postcode else None)
+                           code_format=self.map.code_format(slot))
 
     def _slot_timeout(self, slot: SlotSpec) -> float:
         if slot.timeout_s is not None:

@@ -469,6 +469,12 @@ class IntentMap:
         walk(self.spec, False)
         return list(out)
 
+    def code_format(self, slot: SlotSpec) -> Literal["uk_postcode"] | None:
+        """The code format a recogniser may constrain ``slot``'s answer to (``Expectation.code_format``): a UK
+        postcode for a ``format: postcode`` letters slot under ``locale.postcode: uk``; else None."""
+        uk = slot.type == "letters" and slot.format == "postcode" and self.spec.locale.postcode == "uk"
+        return "uk_postcode" if uk else None
+
     def slot(self, name: str) -> SlotSpec | None:
         """The first slot of that name (:meth:`slots` order)."""
         return next((s for s in self.slots() if s.name == name), None)

@@ -89,8 +89,7 @@ class Judge:
         if spec.type == "digits":
             return Expectation(kind="digits", min_digits=spec.min_length, max_digits=spec.max_length, slot=spec.name,
                                dtmf=spec.dtmf)
-        uk_postcode = spec.type == "letters" and spec.format == "postcode" and self.map.spec.locale.postcode == "uk"
-        return Expectation(kind=spec.type, slot=spec.name, code_format="uk_postcode" if uk_postcode else None)
+        return Expectation(kind=spec.type, slot=spec.name, code_format=self.map.code_format(spec))
 
     def read(self, item: PhoneItem, text: str) -> Reading:
         if item.kind in ("open", "out_of_scope"):

@@ -49,7 +49,6 @@ class PostcodeConstraint:
     def __init__(self, token_texts: Sequence[str | None], eot: int) -> None:
         self.n_vocab = len(token_texts)
         self.eot = eot
-        self.texts = token_texts
         self.chars: dict[int, str] = {}
         self.separators = np.zeros(self.n_vocab, dtype=bool)
         self.lead: dict[int, str] = {}
