@@ -75,6 +75,10 @@ CodeDecoder = Callable[[Expectation, "npt.NDArray[np.int16]"], Transcript]
 class WholeUtteranceRecognizer(SpeechRecognizer, SpeculativeRecognizer, Protocol):
     """What the paired recogniser needs of its whisper side (``whisper_stt.WhisperRecognizer``)."""
 
+    def turn_audio(self) -> npt.NDArray[np.int16]:
+        """The audio fed since ``start`` (a code turn's second decode reads the same buffer)."""
+        ...
+
 
 class SlotReader:
     """Reads a transcript as the conversation will for the turn's slot: the canonical value, or None."""
@@ -111,7 +115,6 @@ class PairedRecognizer:
         self._expect = Expectation()
         self._paired = False
         self._coded = False  # a code turn (letters with a code_format): whisper, then its constrained decode
-        self._audio: list[npt.NDArray[np.int16]] = []
         # the constrained decode run right after an early decode (decode()), with that early transcript
         self._early_code: tuple[Transcript, Transcript] | None = None
 
@@ -119,7 +122,6 @@ class PairedRecognizer:
         self._expect = expect
         self._coded = self.codes is not None and expect.kind == "letters" and expect.code_format is not None
         self._paired = expect.kind in VALUE_KINDS and not self._coded
-        self._audio = []
         self._early_code = None
         self.whisper.start(expect)
         if self._paired:
@@ -129,15 +131,14 @@ class PairedRecognizer:
         self.whisper.feed(pcm8k)
         if self._paired:
             self.grammar.feed(pcm8k)
-        elif self._coded:
-            self._audio.append(as_pcm16(pcm8k, "recogniser input").copy())
 
     def partial(self) -> str:
         return self.grammar.partial() if self._paired else ""
 
     def finish(self) -> Transcript:
         if self._coded:
-            return self._read_code(self.whisper.finish())
+            audio = self.whisper.turn_audio()
+            return self._read_code(self.whisper.finish(), audio)
         if not self._paired:
             return self.whisper.finish()
         self._paired = False
@@ -168,17 +169,18 @@ class PairedRecognizer:
 
     def discard(self) -> None:
         self.whisper.discard()
-        self._coded, self._audio, self._early_code = False, [], None
+        self._coded, self._early_code = False, None
         if self._paired:
             self._paired = False
             self._finish_quietly()
 
     def settle(self, early: Transcript) -> Transcript:
         """The early whisper decode stood: on a paired turn, combined with the grammar's final result."""
-        self.whisper.discard()
         if self._coded:
-            pre = self._early_code
-            return self._read_code(early, pre[1] if pre is not None and pre[0] is early else None)
+            audio, pre = self.whisper.turn_audio(), self._early_code
+            self.whisper.discard()
+            return self._read_code(early, audio, pre[1] if pre is not None and pre[0] is early else None)
+        self.whisper.discard()
         if not self._paired:
             return early
         self._paired = False
@@ -205,14 +207,13 @@ class PairedRecognizer:
             return _as(grammar, latency, unsure=True)
         return _as(heard, latency, unsure=verdict == "whisper_unsure")
 
-    def _read_code(self, heard: Transcript, second: Transcript | None = None) -> Transcript:
+    def _read_code(self, heard: Transcript, audio: npt.NDArray[np.int16], second: Transcript | None = None
+                   ) -> Transcript:
         """A code turn's transcript: whisper's value, read back; when its words hold none but could be a
         code misheard (:func:`spelled_code_in`), the constrained decode's value (``second`` when it ran
         already on the same audio), read back; else whisper's words as heard (the caller said something
         else: "I don't know it")."""
         self._coded, self._early_code = False, None
-        audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
-        self._audio = []
         expect = self._expect
         verdict = code_verdict(self.read_value(expect, heard.text) if heard.ok else None, heard.ok, heard.text)
         if verdict != "decode_again":

@@ -17,7 +17,7 @@ from ari_agent.governance.runtime import Governance
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.endpointer import EndpointerConfig
 from ari_agent.seam import Expectation
-from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
+from ari_agent.speech.recognizer import SpeechRecognizer, Transcript
 from ari_agent.speech.stt import SttConfig, create_recognizer
 from ari_agent.speech.tts import PromptCache, split_sentences
 
@@ -45,11 +45,12 @@ def call_recognizer(stt: SttConfig, intent_map: IntentMap, whisper_pool: Whisper
     if stt.engine != "both":
         return create_recognizer(stt, whisper_pool=whisper_pool)
     from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader, paired_grammar_settings
+    from ari_agent.speech.whisper_stt import WhisperRecognizer
 
     whisper = create_recognizer(stt.model_copy(update={"engine": "whisper"}), whisper_pool=whisper_pool)
     grammar = create_recognizer(stt.model_copy(update={"engine": "pocketsphinx",
                                                        "pocketsphinx": paired_grammar_settings(stt.pocketsphinx)}))
-    assert isinstance(whisper, SpeculativeRecognizer)
+    assert isinstance(whisper, WhisperRecognizer)
     codes = code_decoder(whisper_pool) if whisper_pool is not None and stt.whisper.constrained_codes else None
     return PairedRecognizer(whisper, grammar, SlotReader(intent_map), codes)
 

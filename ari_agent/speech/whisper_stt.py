@@ -433,11 +433,15 @@ class WhisperRecognizer:
     def partial(self) -> str:
         return ""
 
+    def turn_audio(self) -> npt.NDArray[np.int16]:
+        """The audio fed since ``start`` (empty once the turn is finished or discarded)."""
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+
     def finish(self) -> Transcript:
         if not self._active:
             return Transcript(text="", engine=self.engine, error="no turn in progress")
         self._active = False
-        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+        audio = self.turn_audio()
         self._chunks = []
         if audio.size == 0:
             return Transcript(text="", engine=self.engine)

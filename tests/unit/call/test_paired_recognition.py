@@ -28,12 +28,19 @@ class Scripted:
         self.error = error
         self._partial = partial
         self.calls: list[str] = []
+        self.fed: list[np.ndarray] = []
 
     def start(self, expect: Expectation) -> None:
         self.calls.append(f"start:{expect.kind}")
+        self.fed = []
 
     def feed(self, pcm8k: Any) -> None:
         self.calls.append("feed")
+        if isinstance(pcm8k, np.ndarray):
+            self.fed.append(pcm8k)
+
+    def turn_audio(self) -> np.ndarray:
+        return np.concatenate(self.fed) if self.fed else np.zeros(0, dtype=np.int16)
 
     def partial(self) -> str:
         return self._partial
