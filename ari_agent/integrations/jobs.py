@@ -62,6 +62,8 @@ STRANDED_SEEN_PREFIX = "ari-agent:stranded-seen:"
 RECOVERY_LOCK_PREFIX = "ari-agent:recovery-lock:"
 PERFORM_WRITE = "ari_agent.integrations.jobs.perform_write"
 DEFAULT_OUTCOME_TTL_S = 7 * 86400
+# How often a worker's listener thread wakes on its command channel: bounds how long shutdown waits for it.
+COMMAND_POLL_S = 1.0
 
 
 def url_without_password(url: str) -> str:
@@ -342,6 +344,19 @@ class RecoveringWorker(Worker):
     def dequeue_timeout(self) -> int:
         # Wake up at least every maintenance interval, so an idle worker still recovers others' jobs.
         return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
+    def subscribe(self) -> None:
+        """RQ's command channel (stop/kill requests), polled each second instead of RQ 3's 60 s.
+
+        At shutdown RQ unsubscribes and then stops the listener thread, and redis-py ≥ 8 waits for
+        that thread to end. If the thread has already read the unsubscribe reply, it sits in a wait
+        for the next subscription that lasts the full poll time, so with RQ's 60 s every warm shutdown
+        and every ``--burst`` run could hang for up to a minute (seen in CI under load)."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = cast(Any, self.pubsub.run_in_thread(
+            sleep_time=COMMAND_POLL_S, daemon=True, exception_handler=self._pubsub_exception_handler))
 
     def run_maintenance_tasks(self) -> None:
         cast(Any, super()).run_maintenance_tasks()

@@ -120,7 +120,8 @@ class Workers:
         self.started = 0
         self.names: dict[int, str] = {}
         self.queue = queue
-        self.env = {**os.environ, **(env or {})}
+        # faulthandler: a hung worker shows every thread's stack on SIGABRT (see the tests' burst helper)
+        self.env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
 
     def start(self, *extra: str) -> subprocess.Popen[bytes]:
         n = self.started
@@ -162,7 +163,7 @@ class Workers:
                 proc.wait()
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp_path.glob("worker-*.log")))
+        return "\n".join(p.read_text(errors="replace")[-8000:] for p in sorted(self.tmp_path.glob("worker-*.log")))
 
 
 def redis_dump(conn: redis.Redis) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -56,7 +57,16 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> None:
 
 def _run_burst(workers: Workers) -> None:
     proc = workers.start("--burst")
-    assert proc.wait(60) == 0, workers.logs()
+    try:
+        rc = proc.wait(60)
+    except subprocess.TimeoutExpired:
+        # A worker that hangs: every thread's stack (faulthandler, on SIGABRT) of it and its work-horse.
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.send_signal(signal.SIGABRT)
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(10)
+        raise AssertionError("the burst worker did not finish in 60 s:\n" + workers.logs()) from None
+    assert rc == 0, workers.logs()
 
 
 async def test_runner_submits_at_once_and_a_worker_performs_the_write(
@@ -176,3 +186,21 @@ def test_no_secret_is_written_to_redis(redis_server: str, tmp_path: Path) -> Non
     finally:
         del os.environ["ARI_AGENT_SECRET_BACKEND_TOKEN"]
         conn.close()
+
+
+def test_a_worker_stops_its_command_listener_within_seconds(redis_server: str) -> None:  # noqa: F811
+    """The race that hung ``--burst`` workers for a minute: the listener thread has read the
+    unsubscribe reply and waits for a new subscription when the worker stops it."""
+    conn = redis.Redis.from_url(redis_server)
+    worker = WriteQueue(conn, WriteQueueSettings(name="listener")).make_worker(name="it-listener")
+    worker.subscribe()
+    pubsub = worker.pubsub
+    _wait(lambda: pubsub.subscribed, 5, "the subscription")
+    pubsub.unsubscribe()
+    _wait(lambda: not pubsub.subscribed, 5, "the listener to read the unsubscribe reply")
+    time.sleep(0.1)  # the listener is back in its wait for a subscription
+    started = time.monotonic()
+    worker.unsubscribe()
+    assert time.monotonic() - started < 5
+    assert not worker.pubsub_thread.is_alive()
+    conn.close()
