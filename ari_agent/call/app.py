@@ -76,6 +76,7 @@ async def build_call_manager(cfg: Config, *, record_lateness: bool = False) -> C
         manager = CallManager(cfg, ari_client(cfg), lambda: VoiceConversation(services),
                               record_lateness=record_lateness)
         manager.on_close.append(services.aclose)
+        manager.on_settle.append(services.warmed)
         manager.on_close.append(close_handoff_desks)  # AMI connection and Redis pool of the handoffs
         return manager
     prompts = await asyncio.to_thread(prompt_cache, cfg)

@@ -104,6 +104,11 @@ class VoiceServices:
         lines = [s for text in self.intent_map.spoken_lines() for s in split_sentences(text)]
         self._warming = asyncio.get_running_loop().create_task(self._warm_quietly(lines))
 
+    async def warmed(self) -> None:
+        """Wait for the background part of ``warm`` (it logs its failures, never raises)."""
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
+
     def _code_formats(self) -> set[str]:
         """The constrained decodes this map's turns may ask the whisper workers for (both engine)."""
         stt = self.settings.stt

@@ -113,6 +113,8 @@ async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path 
     async with InProcessAgent(cfg) as agent:
         assert agent.caller is not None and agent.manager is not None
         caller = agent.caller
+        # the map's lines are rendered in the background at start-up: not a call's CPU, nor its wait
+        await agent.manager.settled()
 
         async def all_rounds() -> list[TestCallResult]:
             out: list[TestCallResult] = []

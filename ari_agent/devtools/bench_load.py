@@ -140,6 +140,7 @@ async def run_load_bench(cfg: Config, calls: int, minutes: float, work_dir: Path
         assert agent.caller is not None and agent.manager is not None and agent.ari is not None
         manager = agent.manager
         manager.keep_sessions = False
+        await manager.settled()  # start-up's background rendering: not part of the calls' memory or CPU
         t0 = time.monotonic()
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample_rss(timeline, t0, stop, sample_s))

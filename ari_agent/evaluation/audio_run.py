@@ -95,7 +95,8 @@ async def evaluate_audio(
                 for c in (engines.stt, engines.tts))
             await check_redis(cfg.redis.url)  # up front: without it every transfer lacks its context
             async with InProcessAgent(cfg) as agent:
-                assert agent.caller is not None and agent.ari is not None
+                assert agent.caller is not None and agent.ari is not None and agent.manager is not None
+                await agent.manager.settled()  # the map's lines rendered ahead: not in the first call's timings
                 runner = AudioModeRunner(agent.caller, agent.ari, store, hasher, work_dir=work_dir,
                                          redis_url=cfg.redis.url, backend_url=backend_url,
                                          live_events=lambda channel: _live_events(agent, channel),

@@ -4,6 +4,7 @@ is then in memory, not synthesised while the caller waits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from ari_agent.call.services import VoiceServices
@@ -27,8 +28,7 @@ async def test_warm_renders_the_fixed_prompts_then_the_map_lines_in_the_backgrou
     services = VoiceServices(load_intent_map(), classifier=None, tools=None, prompts=prompts)  # type: ignore[arg-type]
     await services.warm()
     assert prompts.cached("Thank you for calling.") is not None  # fixed prompts: before warm returns
-    assert services._warming is not None
-    await asyncio.wait_for(services._warming, 10)
+    await asyncio.wait_for(services.warmed(), 10)
     assert prompts.cached("Sure, I can check on your order.") is not None
     assert prompts.cached("What's your order number?") is not None  # sentence by sentence, as replies play
 
@@ -81,3 +81,25 @@ async def test_warm_loads_the_postcode_decoder_of_the_whisper_workers_for_a_map_
         assert services._warming is not None
         await asyncio.wait_for(services._warming, 10)
         assert pool.warmed == want, (engine, constrained)  # the demo map verifies with a UK postcode
+
+
+async def test_waiting_for_the_background_rendering_returns_once_it_is_done_and_does_not_cancel_it(
+        tmp_path: Path) -> None:
+    class Slow(ToneVoice):
+        def synthesize(self, text: str):  # type: ignore[no-untyped-def]
+            import time
+
+            time.sleep(0.01)
+            return super().synthesize(text)
+
+    prompts = PromptCache(Slow(), tmp_path / "prompts")
+    services = VoiceServices(load_intent_map(), classifier=None, tools=_NoTools(),  # type: ignore[arg-type]
+                             prompts=prompts)
+    await services.warmed()  # before warm: nothing to wait for
+    await services.warm()
+    assert prompts.cached("Sure, I can check on your order.") is None  # still rendering in the background
+    with contextlib.suppress(TimeoutError):  # a waiter that gives up leaves the rendering going
+        await asyncio.wait_for(services.warmed(), 0.001)
+    await asyncio.wait_for(services.warmed(), 10)
+    assert prompts.cached("Sure, I can check on your order.") is not None
+    await services.aclose()
