@@ -126,6 +126,8 @@ def register_stt(bsub: Any) -> None:
     stt.add_argument("--voices", default=None, help="caller voices (default: the set's five)")
     stt.add_argument("--cache-dir", type=Path, default=None, help="rendered audio cache (default: $TMPDIR)")
     stt.add_argument("--json", action="store_true", help="the whole result as JSON (records included)")
+    stt.add_argument("--no-record-check", action="store_true",
+                     help="do not check postcode turns against codes on record (whisper and both engines)")
     stt.set_defaults(func=handle_stt)
 
 
@@ -138,6 +140,7 @@ def handle_stt(args: argparse.Namespace) -> int:
     from ari_agent.devtools import bench_stt
     from ari_agent.devtools.phone_set import DEFAULT_CACHE
     from ari_agent.ops.models import prepared_whisper_model
+    from ari_agent.speech.code_check import CheckLimits
     from ari_agent.speech.tts_factory import prepared_piper_voice
 
     cfg = config_from(args)
@@ -151,7 +154,7 @@ def handle_stt(args: argparse.Namespace) -> int:
             whisper_model=whisper, piper_model=cfg.tts.piper.model_path or prepared_piper_voice(cfg.models.dir),
             voices=args.voices.split(",") if args.voices else None, cache_dir=args.cache_dir or DEFAULT_CACHE,
             whisper_threads=cfg.stt.whisper.threads, whisper_audio_ctx_floor=cfg.stt.whisper.audio_ctx_floor,
-            progress=_stt_progress)
+            progress=_stt_progress, check_limits=None if args.no_record_check else CheckLimits())
     except ValueError as exc:
         print(f"ari-agent bench stt: {exc}")
         return 2

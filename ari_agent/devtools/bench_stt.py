@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,9 +45,11 @@ from ari_agent.conversation.slots.yes_no import read_yes_no
 from ari_agent.devtools.phone_set import DEFAULT_CACHE, KINDS, PhoneItem, PhoneUtterance, Renderer, load_phone_set
 from ari_agent.media.pcm import Pcm
 from ari_agent.seam import Expectation
+from ari_agent.speech.code_check import CheckLimits, matches
 from ari_agent.speech.grammar_lm import words_of
 from ari_agent.speech.recognizer import SpeechRecognizer
 from ari_agent.speech.utterance import recognise_utterance
+from ari_agent.uk_postcodes import INWARD, is_postcode
 
 ENGINES: Final = ("pocketsphinx", "whisper", "both")
 # Turn kinds answered with a slot value (a read-back can confirm it; a wrong one used as heard is a wrong order).
@@ -173,11 +176,25 @@ class Heard:
     confirm: bool = False
 
 
+@dataclass(frozen=True)
+class RecordChecks:
+    """A postcode turn checked against codes on record (``speech/code_check.py``), as a verification turn
+    with a known record would be: the code said, codes one character off it, and another code of the set.
+    Accepted: whisper's free reading is the record, or the check matches."""
+
+    genuine: bool
+    one_off: tuple[tuple[str, bool], ...]
+    other: tuple[str, bool]
+    check_ms: tuple[float, ...]
+    cpu_s: float
+
+
 @dataclass
 class Outcome:
     utt: PhoneUtterance
     audio_s: float
     heard: dict[str, Heard] = field(default_factory=dict)
+    records: RecordChecks | None = None
 
     def record(self) -> dict[str, Any]:
         u = self.utt
@@ -186,7 +203,10 @@ class Outcome:
                 "heard": {e: {"text": h.text, "value": h.value, "confidence": round(h.confidence, 3),
                               "finish_ms": round(h.finish_ms, 1), "cpu_s": round(h.cpu_s, 4), "error": h.error,
                               "confirm": h.confirm}
-                          for e, h in self.heard.items()}}
+                          for e, h in self.heard.items()},
+                "record_checks": None if self.records is None else {
+                    "genuine": self.records.genuine, "one_off": [list(x) for x in self.records.one_off],
+                    "other": list(self.records.other)}}
 
 
 class SttBench:
@@ -194,7 +214,7 @@ class SttBench:
     :class:`~ari_agent.speech.whisper_stt.WhisperWorkerPool` (needed for the whisper and both engines)."""
 
     def __init__(self, judge: Judge, renderer: Renderer, engines: Sequence[str], whisper_pool: Any | None = None,
-                 pocketsphinx: PocketsphinxSettings | None = None) -> None:
+                 pocketsphinx: PocketsphinxSettings | None = None, check_limits: CheckLimits | None = None) -> None:
         self.judge = judge
         self.renderer = renderer
         self.engines = tuple(engines)
@@ -207,6 +227,8 @@ class SttBench:
         self._wh: SpeechRecognizer | None = None
         if self.run_wh and whisper_pool is None:
             raise ValueError("the whisper and both engines need a whisper pool")
+        self.check_limits = check_limits  # None: postcode turns are not checked against records
+        self.other_codes: list[str] = []
 
     def _pocketsphinx(self, voice: str, *, paired: bool = False) -> SpeechRecognizer:
         recs = self._grammar if paired else self._ps
@@ -270,6 +292,24 @@ class SttBench:
             return replace(wh, finish_ms=wh.finish_ms + t.latency_ms, cpu_s=wh.cpu_s + cpu)
         return Heard(t.text, t.confidence, value, wh.finish_ms + t.latency_ms, wh.cpu_s + cpu, None, True)
 
+    def _check_records(self, utt: PhoneUtterance, pcm: Pcm, heard: str | None) -> RecordChecks:
+        """The turn against its own code, codes one character off, and another code of the set."""
+        assert self.pool is not None and utt.item.label is not None and self.check_limits is not None
+        truth = utt.item.label
+        rng = random.Random(utt.key)
+        one_off = one_character_off(truth, rng)
+        other = rng.choice(sorted(c for c in self.other_codes if c != truth))
+        c0, w0 = time.process_time(), _cpu_by_pid(self.pool.worker_pids())
+        verdicts: dict[str, bool] = {}
+        times: list[float] = []
+        for record in (truth, *one_off, other):
+            check = self.pool.check_code(pcm, record)
+            times.append(check.latency_ms)
+            verdicts[record] = heard == record or matches(check, self.check_limits)
+        cpu = time.process_time() - c0 + _worker_cpu_delta(w0, _cpu_by_pid(self.pool.worker_pids()))
+        return RecordChecks(verdicts[truth], tuple((c, verdicts[c]) for c in one_off), (other, verdicts[other]),
+                            tuple(times), cpu)
+
     def run_one(self, utt: PhoneUtterance) -> Outcome:
         pcm = self.renderer.render(utt)
         out = Outcome(utt, pcm.size / 8000)
@@ -280,6 +320,8 @@ class SttBench:
             out.heard["pocketsphinx"] = self._hear(self._pocketsphinx(utt.voice), item, pcm, tuple)
         if self.run_wh:
             out.heard["whisper"] = self._hear(self._whisper(), item, pcm, self.pool.worker_pids)  # type: ignore[union-attr]
+            if item.kind == "postcode" and self.check_limits is not None and item.label:
+                out.records = self._check_records(utt, pcm, out.heard["whisper"].value)
         if "both" in self.engines:
             wh = out.heard["whisper"]
             if item.kind not in SLOT_KINDS:  # whisper's alone, as on a call
@@ -300,6 +342,7 @@ class SttBench:
         return out
 
     def run(self, utts: Sequence[PhoneUtterance], progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+        self.other_codes = sorted({u.item.label for u in utts if u.item.kind == "postcode" and u.item.label})
         self.warm_up(utts)
         outcomes: list[Outcome] = []
         for k, u in enumerate(utts):
@@ -380,6 +423,44 @@ def summarise(outcomes: Sequence[Outcome], engines: Sequence[str]) -> list[dict[
     return rows
 
 
+def one_character_off(code: str, rng: random.Random) -> tuple[str, ...]:
+    """Real-shaped codes that differ from ``code`` in one character: the last letter, the one before it and
+    the sector digit (a caller with the right area and district and a near guess: the hardest impostor)."""
+    out: list[str] = []
+    for pos in (len(code) - 1, len(code) - 2, len(code) - 3):
+        pool = "0123456789" if code[pos].isdigit() else "".join(sorted(INWARD))
+        alternatives = [c for c in pool if c != code[pos] and is_postcode(code[:pos] + c + code[pos + 1:])]
+        if alternatives:
+            out.append(code[:pos] + rng.choice(alternatives) + code[pos + 1:])
+    return tuple(out)
+
+
+def summarise_records(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
+    """Acceptance of the record check: the code said (genuine), codes one character off, other codes."""
+    checked = [o.records for o in outcomes if o.records is not None]
+    if not checked:
+        return None
+    one_off = [ok for r in checked for _, ok in r.one_off]
+    times = [t for r in checked for t in r.check_ms]
+    audio = sum(o.audio_s * len(o.records.check_ms) for o in outcomes if o.records is not None)
+    return {"n": len(checked), "genuine_accepted": sum(r.genuine for r in checked),
+            "one_off_n": len(one_off), "one_off_accepted": sum(one_off),
+            "other_n": len(checked), "other_accepted": sum(r.other[1] for r in checked),
+            "check_p50_ms": round(percentile(times, 0.5), 1), "check_p95_ms": round(percentile(times, 0.95), 1),
+            "cpu_per_audio_s": round(sum(r.cpu_s for r in checked) / audio, 4) if audio else 0.0}
+
+
+def format_records(summary: dict[str, Any]) -> str:
+    s = summary
+    return (f"postcode checked against the record (whisper's reading is the record, or the code check matches): "
+            f"genuine accepted {s['genuine_accepted']}/{s['n']} ({100 * s['genuine_accepted'] / s['n']:.1f} %); "
+            f"one character off accepted {s['one_off_accepted']}/{s['one_off_n']} "
+            f"({100 * s['one_off_accepted'] / max(1, s['one_off_n']):.1f} %); "
+            f"another code accepted {s['other_accepted']}/{s['other_n']}; "
+            f"check p50 / p95 {s['check_p50_ms']:.0f} / {s['check_p95_ms']:.0f} ms, "
+            f"CPU {s['cpu_per_audio_s']:.3f} s / audio s")
+
+
 def per_voice(outcomes: Sequence[Outcome], engines: Sequence[str]) -> list[dict[str, Any]]:
     """Accuracy per caller voice and engine over all kinds."""
     out: list[dict[str, Any]] = []
@@ -442,7 +523,7 @@ def run_stt_bench(*, engines: Sequence[str], kinds: Sequence[str] | None, limit:
                   whisper_model: Path | None, piper_model: Path | None, voices: Sequence[str] | None = None,
                   cache_dir: Path = DEFAULT_CACHE, map_path: Path = DEMO_MAP_PATH, whisper_threads: int = 2,
                   whisper_audio_ctx_floor: int = 384, progress: Callable[[int, int], None] | None = None,
-                  ) -> dict[str, Any]:
+                  check_limits: CheckLimits | None = None) -> dict[str, Any]:
     """Render (or reuse) the set, run the engines, return rows, per-voice accuracy and failure examples."""
     for e in engines:
         if e not in ENGINES:
@@ -464,7 +545,7 @@ def run_stt_bench(*, engines: Sequence[str], kinds: Sequence[str] | None, limit:
         # a generous timeout: on a machine others load, an overrun would count as a miss, not a mishearing
         pool = WhisperWorkerPool(whisper_model, workers=1, threads=whisper_threads, timeout_s=60.0,
                                  audio_ctx_floor=whisper_audio_ctx_floor).start()
-    bench = SttBench(judge, renderer, engines, pool)
+    bench = SttBench(judge, renderer, engines, pool, check_limits=check_limits if needs_whisper else None)
     t0 = time.perf_counter()
     try:
         outcomes = bench.run(utts, progress)
@@ -473,6 +554,7 @@ def run_stt_bench(*, engines: Sequence[str], kinds: Sequence[str] | None, limit:
         if pool is not None:
             pool.close()
     rows = summarise(outcomes, engines)
+    records = summarise_records(outcomes)
     return {
         "utterances": len(outcomes),
         "voices": sorted({u.voice for u in utts}),
@@ -481,7 +563,8 @@ def run_stt_bench(*, engines: Sequence[str], kinds: Sequence[str] | None, limit:
         "wall_s": round(time.perf_counter() - t0, 1),
         "cpus": os.cpu_count(),
         "rows": rows,
-        "table": format_table(rows),
+        "table": format_table(rows) + ("\n\n" + format_records(records) if records else ""),
+        "record_check": records,
         "per_voice": per_voice(outcomes, engines),
         "failures": {e: failures(outcomes, e) for e in ("text", *engines)},
         "records": [o.record() for o in outcomes],

@@ -22,7 +22,7 @@ far while in the area, then the area's kind and the pattern of what followed.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import numpy as np
@@ -62,6 +62,8 @@ class PostcodeConstraint:
             elif _lead_piece(text):
                 self.lead[t] = text
         self._code_ids = np.array(sorted(self.chars), dtype=np.int64)
+        self.code_tokens = np.zeros(self.n_vocab, dtype=bool)
+        self.code_tokens[self._code_ids] = True
         self._code_chars = [self.chars[int(t)] for t in self._code_ids]
         self._code_masks: dict[tuple[object, ...], Mask] = {}
         self._lead_masks: dict[str, Mask] = {}
@@ -73,6 +75,26 @@ class PostcodeConstraint:
         if last_separator or separators >= MAX_SEPARATORS:
             mask = mask & ~self.separators
         return mask
+
+    def exactly(self, code: str) -> Callable[[Sequence[int]], Mask]:
+        """A filter that lets the decode write only ``code`` ("SW1A1AA"; any lead, spacing and split into
+        tokens the postcode filter allows): for scoring the audio against a code on record."""
+        code = code.upper().replace(" ", "")
+
+        def allowed(ids: Sequence[int]) -> Mask:
+            mask = self.allowed(ids).copy()
+            so_far = self._read(ids)[1]
+            mask[self.eot] = mask[self.eot] and so_far == code
+            for t in np.flatnonzero(mask & self.code_tokens):
+                if not code.startswith(so_far + self.chars[int(t)]):
+                    mask[t] = False
+            return mask
+
+        return allowed
+
+    def rivals(self, ids: Sequence[int]) -> Mask:
+        """The code tokens the postcode filter allows after ``ids``: what a written code token competes with."""
+        return self.allowed(ids) & self.code_tokens
 
     def value(self, ids: Sequence[int]) -> str | None:
         """The postcode the tokens spell ("SW1A1AA"), or None when they make no whole one."""

@@ -158,6 +158,46 @@ class Decoded:
     text: str
     tokens: list[int]  # the text tokens written (no special tokens)
     logprob: float  # their mean log-probability (0.0 when none)
+    # The model's own log-probability of what was written, the end of text included, from the logits as they
+    # reached the filter (before it masked them: ``logprob`` is renormalised over the allowed tokens only).
+    # Comparable between decodes of the same audio under different filters.
+    score: float = 0.0
+    # The smallest lead, over the steps that wrote a token among ``rivals``, of the token written over the
+    # best other rival the model preferred there (log-probability; negative: the model preferred a rival
+    # the filter did not allow). 0.0 when no step had a rival.
+    weakest: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One decoding step's logits as the filter received them, normalised, and its rivals' mask."""
+
+    logprobs: npt.NDArray[np.float32]
+    rivals: Mask | None
+
+
+def _step(row: npt.NDArray[np.float32], rivals: Mask | None) -> _Step:
+    finite = row[np.isfinite(row)]
+    if finite.size == 0:
+        return _Step(np.full_like(row, -np.inf), rivals)
+    top = float(finite.max())
+    return _Step(row - (top + math.log(float(np.exp(finite - top).sum()))), rivals)
+
+
+def _scores(steps: dict[int, _Step], written: list[int]) -> tuple[float, float]:
+    """(the log-probability of ``written`` over the steps, the weakest lead over a rival: Decoded's fields)."""
+    score, weakest = 0.0, math.inf
+    for k, token in enumerate(written):
+        step = steps.get(k)
+        if step is None:  # the token cap ended the decode before the end of text was chosen
+            break
+        score += float(step.logprobs[token])
+        if step.rivals is not None and step.rivals[token]:
+            others = step.rivals.copy()
+            others[token] = False
+            if others.any():
+                weakest = min(weakest, float(step.logprobs[token] - step.logprobs[others].max()))
+    return score, (0.0 if weakest == math.inf else weakest)
 
 
 class WhisperLib:
@@ -191,10 +231,12 @@ class WhisperLib:
         return out
 
     def decode(self, audio16k: npt.NDArray[np.float32], allowed: Allowed, *, audio_ctx: int = 0,
-               max_tokens: int = 24, prompt: str | None = None) -> Decoded:
-        """One greedy decode of ``audio16k`` in which each step may only write a token ``allowed`` returns."""
+               max_tokens: int = 24, prompt: str | None = None, rivals: Allowed | None = None) -> Decoded:
+        """One greedy decode of ``audio16k`` in which each step may only write a token ``allowed`` returns.
+        ``rivals``: the tokens each step's written token is compared with for :attr:`Decoded.weakest`."""
         n_vocab, eot = self.n_vocab, self.eot
         failure: list[BaseException] = []
+        steps: dict[int, _Step] = {}
 
         def on_logits(_ctx: int, _state: int, tokens: C._Pointer[TokenData], n: int,
                       logits: C._Pointer[C.c_float], _data: int) -> None:
@@ -202,6 +244,7 @@ class WhisperLib:
                 ids = [tokens[i].id for i in range(n) if tokens[i].id < eot]
                 mask = allowed(ids)
                 row = np.ctypeslib.as_array(logits, shape=(n_vocab,))
+                steps[len(ids)] = _step(row, rivals(ids) if rivals is not None else None)
                 row[~mask] = -np.inf
             except BaseException as exc:  # never raise into C: note it, end the decode
                 failure.append(exc)
@@ -229,7 +272,9 @@ class WhisperLib:
             raise SttError(f"constrained decode: the logits filter failed: {failure[0]!r}")
         if rc != 0:
             raise SttError(f"whisper_full returned {rc}")
-        return self._result()
+        got = self._result()
+        score, weakest = _scores(steps, [*got.tokens, eot])
+        return Decoded(got.text, got.tokens, got.logprob, score, weakest)
 
     def _result(self) -> Decoded:
         tokens: list[int] = []

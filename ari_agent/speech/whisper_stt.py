@@ -44,6 +44,7 @@ import numpy.typing as npt
 from ari_agent.config import SttConfig, WhisperSettings
 from ari_agent.media.pcm import as_pcm16, pcm16_to_float, resample
 from ari_agent.seam import Expectation
+from ari_agent.speech.code_check import CodeCheck
 from ari_agent.speech.ggml_format import ValidationLevel, WhisperModelInfo, validate_whisper_model
 from ari_agent.speech.recognizer import SttError, Transcript
 from ari_agent.speech.repetition import collapse_repeats
@@ -74,7 +75,8 @@ def whisper_worker_main(conn: mpc.Connection, model_path: str, threads: int, con
                         decode_params: dict[str, Any]) -> None:
     """Entry point of a worker process: load the model once, then answer transcription requests.
 
-    Messages in: ("transcribe", id, float32 audio at 16 kHz, params) | ("stop",).
+    Messages in: ("transcribe", id, float32 audio at 16 kHz, params) | ("check", id, audio, params with
+    "constraint" and "record": :meth:`ConstrainedDecoder.check`) | ("stop",).
     Messages out: ("ready", info) | ("init_error", text) | ("result", id, segments, infer_ms) |
     ("error", id, text). A crash in whisper.cpp kills the process; the parent notices.
     """
@@ -96,13 +98,16 @@ def whisper_worker_main(conn: mpc.Connection, model_path: str, threads: int, con
             msg = conn.recv()
         except (EOFError, OSError):
             return
-        if msg[0] != "transcribe":
+        if msg[0] not in ("transcribe", "check"):
             return
-        _, req_id, audio, params = msg
+        verb, req_id, audio, params = msg
         t1 = time.perf_counter()
         try:
             constraint = params.pop("constraint", None)
-            if constraint is not None:
+            out: Any
+            if verb == "check":
+                out = constrained.check(audio, constraint, str(params.pop("record")), params)
+            elif constraint is not None:
                 out = constrained.decode(audio, constraint, params)
             else:
                 segments = model.transcribe(audio, extract_probability=True, **params)
@@ -131,6 +136,29 @@ class ConstrainedDecoder:
 
     def decode(self, audio: npt.NDArray[np.float32], constraint: str,
                params: dict[str, Any]) -> list[tuple[int, int, str, float]]:
+        self._load(constraint)
+        got = self._lib.decode(audio, self._constraint.allowed, audio_ctx=int(params.get("audio_ctx", 0)),
+                               max_tokens=int(params.get("max_tokens", 24)))
+        code = self._constraint.value(got.tokens)
+        if code is None:  # the token cap came first
+            return [(0, 0, "", 0.0)]
+        # the code itself ("SW1A 1AA"), not the decode's spelling of it: the slot reader gets what was decoded
+        return [(0, 0, f"{code[:-3]} {code[-3:]}", math.exp(got.logprob))]
+
+    def check(self, audio: npt.NDArray[np.float32], constraint: str, record: str,
+              params: dict[str, Any]) -> dict[str, Any]:
+        """The audio against ``record`` (``speech/code_check.py``): the free constrained decode and the decode
+        forced to write the record, with the model's scores of both."""
+        self._load(constraint)
+        c = self._constraint
+        kw = {"audio_ctx": int(params.get("audio_ctx", 0)), "max_tokens": int(params.get("max_tokens", 24))}
+        free = self._lib.decode(audio, c.allowed, **kw)
+        forced = self._lib.decode(audio, c.exactly(record), rivals=c.rivals, **kw)
+        written = c.value(forced.tokens) == record
+        return {"heard": c.value(free.tokens), "heard_score": free.score,
+                "record_score": forced.score if written else -math.inf, "weakest": forced.weakest}
+
+    def _load(self, constraint: str | None) -> None:
         if constraint not in CONSTRAINTS:
             raise SttError(f"unknown constraint {constraint!r} ({', '.join(CONSTRAINTS)})")
         if self._failed is not None:
@@ -146,13 +174,6 @@ class ConstrainedDecoder:
             except Exception as exc:
                 self._failed = f"constrained decoding is not available: {type(exc).__name__}: {exc}"
                 raise SttError(self._failed) from exc
-        got = self._lib.decode(audio, self._constraint.allowed, audio_ctx=int(params.get("audio_ctx", 0)),
-                               max_tokens=int(params.get("max_tokens", 24)))
-        code = self._constraint.value(got.tokens)
-        if code is None:  # the token cap came first
-            return [(0, 0, "", 0.0)]
-        # the code itself ("SW1A 1AA"), not the decode's spelling of it: the slot reader gets what was decoded
-        return [(0, 0, f"{code[:-3]} {code[-3:]}", math.exp(got.logprob))]
 
 
 # ------------------------------------------------------------------ the pool
@@ -256,6 +277,40 @@ class WhisperWorkerPool:
         t0 = time.perf_counter()
         samples = as_pcm16(pcm8k, "whisper input")
         audio_ms = samples.size // 8
+        params: dict[str, Any] = {"initial_prompt": prompt or ""}
+        if constraint is not None:
+            params["constraint"] = constraint
+        try:
+            reply = self._request("transcribe", samples, params, max_tokens, timeout_s)
+        except WorkerRefused as exc:
+            return self._error(f"whisper failed: {exc}", t0, audio_ms)
+        except (WorkerError, SttError) as exc:
+            return self._error(str(exc), t0, audio_ms)
+        got = _transcript(reply[0], t0, audio_ms)
+        return dataclasses.replace(got, engine="whisper-constrained") if constraint is not None else got
+
+    def check_code(self, pcm8k: npt.ArrayLike, record: str, constraint: str = "uk_postcode",
+                   timeout_s: float | None = None) -> CodeCheck:
+        """The turn's audio against the code on ``record`` (``speech/code_check.py``); blocks; never raises
+        for engine failures (``error`` set, and :func:`~ari_agent.speech.code_check.matches` is then False)."""
+        t0 = time.perf_counter()
+        code = "".join(record.split()).upper()
+        try:
+            reply = self._request("check", as_pcm16(pcm8k, "whisper input"),
+                                  {"constraint": constraint, "record": code}, None, timeout_s)
+            got = reply[0]
+            return CodeCheck(code, got["heard"], float(got["heard_score"]), float(got["record_score"]),
+                             float(got["weakest"]), (time.perf_counter() - t0) * 1000.0)
+        except (WorkerError, SttError, KeyError, TypeError, ValueError) as exc:  # a reply out of shape too
+            self.stats.errors += 1
+            log.warning("whisper: code check: %s", exc)
+            return CodeCheck(code, None, 0.0, -math.inf, 0.0, (time.perf_counter() - t0) * 1000.0,
+                             error=str(exc))
+
+    def _request(self, verb: str, samples: npt.NDArray[np.int16], params: dict[str, Any], max_tokens: int | None,
+                 timeout_s: float | None) -> tuple[Any, ...]:
+        """Send one utterance (8 kHz int16) to a worker: SttError when the pool is broken, the supervisor's
+        WorkerError (WorkerRefused included) when the worker fails."""
         self.stats.requests += 1
         if not self._started:
             try:
@@ -265,24 +320,13 @@ class WhisperWorkerPool:
         limit = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + limit
         if self.broken is not None:
-            return self._error(f"whisper pool is broken: {self.broken}", t0, audio_ms)
+            raise SttError(f"whisper pool is broken: {self.broken}")
         audio = pcm16_to_float(resample(samples, 8000, 16000, quality="HQ"))
         seconds = audio.size / 16000
-        params: dict[str, Any] = {"initial_prompt": prompt or "",
-                                  "audio_ctx": audio_context(seconds, self.audio_ctx_floor,
-                                                             self.model.hparams.n_audio_ctx),
-                                  # a decoder caught in a repetition loop stops here instead of running for seconds
-                                  "max_tokens": token_cap(seconds, max_tokens)}
-        if constraint is not None:
-            params["constraint"] = constraint
-        try:
-            reply = self._workers.request("transcribe", audio, params, timeout_s=limit, deadline=deadline)
-        except WorkerRefused as exc:
-            return self._error(f"whisper failed: {exc}", t0, audio_ms)
-        except WorkerError as exc:
-            return self._error(str(exc), t0, audio_ms)
-        got = _transcript(reply[0], t0, audio_ms)
-        return dataclasses.replace(got, engine="whisper-constrained") if constraint is not None else got
+        params = {**params, "audio_ctx": audio_context(seconds, self.audio_ctx_floor, self.model.hparams.n_audio_ctx),
+                  # a decoder caught in a repetition loop stops here instead of running for seconds
+                  "max_tokens": token_cap(seconds, max_tokens)}
+        return self._workers.request(verb, audio, params, timeout_s=limit, deadline=deadline)
 
     def warm(self, constraint: str) -> None:
         """Load every worker's ``constraint`` decoder now (a second of silence each, all at once)."""

@@ -108,3 +108,41 @@ def test_both_engines_on_one_known_utterance(judge: Judge, tmp_path: Path) -> No
     assert got.heard["whisper"].error is None
     assert got.heard["whisper"].value == "yes" and got.heard["both"].value == "yes"
     assert got.heard["whisper"].cpu_s > 0  # the worker's CPU is counted
+
+
+def test_impostor_codes_are_real_postcodes_one_character_off() -> None:
+    import random
+
+    from ari_agent.devtools.bench_stt import one_character_off
+    from ari_agent.uk_postcodes import is_postcode
+
+    for code in ("SW1A1AA", "M11AE", "TN91AA", "GU214XJ"):
+        off = one_character_off(code, random.Random(code))
+        assert len(off) == 3 and len(set(off)) == 3
+        for other in off:
+            assert is_postcode(other) and other != code and len(other) == len(code)
+            assert sum(a != b for a, b in zip(code, other, strict=True)) == 1
+        assert one_character_off(code, random.Random(code)) == off  # a rerun checks the same impostors
+
+
+def test_a_postcode_turn_is_checked_against_its_code_and_impostors(judge: Judge, tmp_path: Path) -> None:
+    from ari_agent.devtools.bench_stt import format_records, summarise_records
+    from ari_agent.speech.code_check import CheckLimits
+    from ari_agent.speech.whisper_stt import WhisperWorkerPool
+
+    with WhisperWorkerPool(prepared_whisper_model(DEFAULT_MODELS_DIR), timeout_s=120.0) as pool:
+        bench = SttBench(judge, Renderer(tmp_path), ["whisper"], whisper_pool=pool, check_limits=CheckLimits())
+        bench.other_codes = ["M11AE", "SW1A1AA"]
+        try:
+            got = bench.run_one(PhoneUtterance(PhoneItem("postcode", "E H one, one Y Z", "EH11YZ", "postcode"),
+                                               "flite:awb", "clean", 0.0, seed=2))
+        finally:
+            bench.close()
+    assert got.records is not None
+    assert got.records.other == ("M11AE", False) or got.records.other == ("SW1A1AA", False)  # another code: refused
+    assert [c for c, _ in got.records.one_off] and len(got.records.check_ms) == 5
+    summary = summarise_records([got])
+    assert summary is not None and summary["n"] == 1 and summary["other_accepted"] == 0
+    assert summary["one_off_n"] == 3 and summary["cpu_per_audio_s"] > 0
+    assert "genuine accepted" in format_records(summary)
+    assert got.record()["record_checks"]["other"][1] is False

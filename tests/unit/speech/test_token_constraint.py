@@ -66,3 +66,22 @@ def test_separators_never_twice_in_a_row_and_at_most_so_many() -> None:
     lead = ["My", ",", " post", "code", ",", " is", ","]  # the lead's own commas count as separators too
     assert "S" in allowed(c, *lead)
     assert MAX_SEPARATORS == 10
+
+
+def test_exactly_one_code_any_split_into_tokens() -> None:
+    c = PostcodeConstraint(TEXTS, EOT)
+    only = c.exactly("sw1a 1aa")  # as a record may hold it: the spaces and the case do not matter
+
+    def next_of(*pieces: str) -> set[str]:
+        return {TEXTS[t] or "" for t in np.flatnonzero(only(ids(*pieces)))}
+
+    first = next_of()
+    assert {"S", " SW", "My", "It"} <= first  # the code's own start, either split, or a lead
+    assert "H" not in first and "Z" not in first  # other areas are out
+    assert next_of("S") >= {" W", ","} and "1" not in next_of("S")  # S1..: not this code
+    assert "1A" in next_of(" SW") and "<|endoftext|>" not in next_of(" SW", "1A")
+    assert next_of(" SW", "1A", " 1", "AA") == {"<|endoftext|>", ",", ".", " "}  # whole: end (or a separator)
+    assert "AA" in next_of("My", " post", "code", " is", " SW", "1A", " 1")
+    # what a forced decode's written tokens are compared with: the code tokens the postcode filter allows there
+    rivals = {TEXTS[t] or "" for t in np.flatnonzero(c.rivals(ids(" SW")))}
+    assert "1A" in rivals and "1" in rivals and "," not in rivals and "<|endoftext|>" not in rivals

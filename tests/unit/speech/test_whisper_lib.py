@@ -6,6 +6,7 @@ tiny.en model decoding spelled postcodes constrained to postcodes, in the worker
 from __future__ import annotations
 
 import ctypes
+import math
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,34 @@ def test_a_decode_writes_only_the_tokens_the_filter_allows(tiny_model: Path) -> 
         assert len(got.tokens) >= 3  # the end of text was refused before the third token
         assert got.text == "".join(texts[t] or "" for t in got.tokens).strip()
 
+        # the model's own log-probability of what was written, from the logits before the filter: lower than
+        # the filter's renormalised one, and comparable between decodes of the same audio
+        assert got.score < 0.0 and got.score <= got.logprob * (len(got.tokens) + 1)
+        assert got.weakest == 0.0  # no rivals asked for
+
+        def rivals(ids: list[int]) -> np.ndarray:
+            mask = np.zeros(lib.n_vocab, dtype=bool)
+            mask[allowed_ids] = True
+            return mask
+
+        again = lib.decode(SPEECHLIKE, allowed, audio_ctx=256, max_tokens=6, rivals=rivals)
+        assert again.tokens == got.tokens and again.score == pytest.approx(got.score)
+        assert again.weakest >= 0.0  # greedy: each written token was the best of the three where it was written
+        forced = [allowed_ids[0]] * 3
+
+        def only_first(ids: list[int]) -> np.ndarray:
+            mask = np.zeros(lib.n_vocab, dtype=bool)
+            if len(ids) < 3:
+                mask[forced[len(ids)]] = True
+            else:
+                mask[lib.eot] = True
+            return mask
+
+        pinned = lib.decode(SPEECHLIKE, only_first, audio_ctx=256, max_tokens=6, rivals=rivals)
+        assert pinned.tokens == forced and math.isfinite(pinned.score) and pinned.score < 0.0
+        if again.tokens[0] != forced[0]:  # the first step: greedy preferred another rival to the one forced
+            assert pinned.weakest < 0.0
+
         def broken(ids: list[int]) -> np.ndarray:
             raise ValueError("a bug in the filter")
 
@@ -107,6 +136,33 @@ def test_the_real_model_decodes_spelled_postcodes_to_postcodes_in_the_worker(tmp
         assert free_values[2] is None
         unknown = pool.transcribe(np.zeros(8000, dtype=np.int16), constraint="bogus")
         assert unknown.error is not None and "unknown constraint" in unknown.error
+        assert pool.transcribe(pcm).ok  # the worker goes on serving
+    finally:
+        pool.close()
+
+
+def test_the_real_model_checks_a_spelled_postcode_against_the_record(tmp_path: Path) -> None:
+    from ari_agent.devtools.phone_set import line
+    from ari_agent.devtools.voices import synthesize_caller
+    from ari_agent.media.pcm import wav_to_line_rate
+    from ari_agent.speech.code_check import matches
+    from ari_agent.speech.whisper_stt import WhisperWorkerPool
+
+    pool = WhisperWorkerPool(real_model(), workers=1, threads=2, timeout_s=60).start()
+    try:
+        pcm = line(wav_to_line_rate(synthesize_caller("S W one A, one A A", "flite:slt", tmp_path).read_bytes()),
+                   "clean", 0.0, 1)
+        genuine = pool.check_code(pcm, "SW1A 1AA")
+        other = pool.check_code(pcm, "M1 1AE")
+        print(f"genuine {genuine}\nother {other}")
+        assert genuine.error is None and genuine.record == "SW1A1AA" and math.isfinite(genuine.record_score)
+        assert genuine.heard is not None and is_postcode(genuine.heard)  # the free constrained decode's own code
+        assert genuine.record_score > other.record_score + 20.0  # another code explains the audio far worse
+        assert matches(genuine) and not matches(other)
+        quiet = pool.check_code(np.zeros(8000, dtype=np.int16), "SW1A1AA")
+        assert quiet.error is None and not matches(quiet)  # a second of silence says no postcode
+        bogus = pool.check_code(pcm, "SW1A1AA", constraint="bogus")
+        assert bogus.error is not None and "unknown constraint" in bogus.error and not matches(bogus)
         assert pool.transcribe(pcm).ok  # the worker goes on serving
     finally:
         pool.close()
