@@ -87,3 +87,29 @@ def test_the_both_engine_transcribes_as_on_a_call(tmp_path: Path, capsys: pytest
     heard_open, heard_digits = lines(capsys)
     assert str(heard_open["engine"]).startswith("whisper") and "order" in str(heard_open["text"]).lower()
     assert str(heard_digits["engine"]).startswith("both") and heard_digits["error"] is None, heard_digits
+
+
+def test_recordings_checked_against_a_code_on_record(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--against``: each recording also checked against a postcode as the one on record."""
+    pytest.importorskip("pywhispercpp", reason="the whisper extra (scripts/test.sh installs it)")
+    from ari_agent.config import DEFAULT_MODELS_DIR
+    from ari_agent.ops.models import WHISPER_TINY_EN, model_status
+
+    if not model_status(WHISPER_TINY_EN, DEFAULT_MODELS_DIR, verify=False).ok:
+        pytest.fail(f"whisper tiny.en is not prepared in {DEFAULT_MODELS_DIR}: scripts/install.sh prepares it")
+    spelled = say(tmp_path, "postcode", "E H one, one Y Z", voice="awb")
+    assert main(["transcribe", "--expect", "letters", "--against", "EH1 1YZ", str(spelled)]) == 2  # pocketsphinx
+    assert "--against needs the whisper or both engine" in capsys.readouterr().err
+    monkeypatch.setenv("ARI_AGENT__STT__ENGINE", "both")
+    assert main(["transcribe", "--against", "not a code", str(spelled)]) == 2
+    assert "not a UK postcode" in capsys.readouterr().err
+    assert main(["transcribe", "--expect", "letters", "--against", "eh1 1yz", str(spelled)]) == 0
+    assert main(["transcribe", "--expect", "letters", "--against", "M1 1AE", str(spelled)]) == 0
+    own, other = lines(capsys)
+    print(own, other)
+    for line in (own, other):
+        check = line["record_check"]
+        assert isinstance(check, dict) and check["error"] is None and isinstance(check["check_ms"], float)
+    assert own["record_check"]["matches"] is True  # type: ignore[index]
+    assert other["record_check"]["matches"] is False  # type: ignore[index]
