@@ -73,6 +73,16 @@ class Say:
 
 
 @dataclass(frozen=True)
+class RecordQuery:
+    """A read of the caller's record (the map's ``verification.record``): ``tool`` with ``args``, and the
+    result field that holds the code."""
+
+    tool: str
+    args: tuple[tuple[str, str], ...]
+    result_field: str
+
+
+@dataclass(frozen=True)
 class Expectation:
     """What the engine expects the caller to say next: lets the recogniser use a grammar and the
     endpointer decide when a turn is complete."""
@@ -89,6 +99,11 @@ class Expectation:
     # letters turns: the code's format, when the map gives one ("uk_postcode": whisper may decode it again,
     # constrained to postcodes, when its free transcript holds none)
     code_format: Literal["uk_postcode"] | None = None
+    # An identity code the caller's record holds: the lookup that fetches it (the engine sets it), then the
+    # code itself ("SW1A1AA", the call layer sets it) for the recogniser to check the audio against
+    # (speech/code_check.py). Personal data: kept out of repr, and so out of logs and traces.
+    record_lookup: RecordQuery | None = field(default=None, repr=False, compare=False)
+    on_record: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

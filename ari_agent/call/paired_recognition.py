@@ -70,6 +70,9 @@ ValueReader = Callable[[Expectation, str], "str | None"]
 # A decode of a code turn's audio constrained to the turn's code_format (``WhisperWorkerPool.transcribe``
 # with ``constraint``): the value, or '' when it made none.
 CodeDecoder = Callable[[Expectation, "npt.NDArray[np.int16]"], Transcript]
+# A code turn's audio checked against the code on the caller's record (``WhisperWorkerPool.check_code``):
+# whether it says that code (``speech/code_check.py``), and how long the check took.
+RecordChecker = Callable[[str, "npt.NDArray[np.int16]"], "tuple[bool, float]"]
 
 
 class WholeUtteranceRecognizer(SpeechRecognizer, SpeculativeRecognizer, Protocol):
@@ -107,11 +110,12 @@ class PairedRecognizer:
     engine = "both"
 
     def __init__(self, whisper: WholeUtteranceRecognizer, grammar: SpeechRecognizer, read_value: ValueReader,
-                 codes: CodeDecoder | None = None) -> None:
+                 codes: CodeDecoder | None = None, records: RecordChecker | None = None) -> None:
         self.whisper = whisper
         self.grammar = grammar
         self.read_value = read_value
         self.codes = codes
+        self.records = records
         self._expect = Expectation()
         self._paired = False
         self._coded = False  # a code turn (letters with a code_format): whisper, then its constrained decode
@@ -215,6 +219,10 @@ class PairedRecognizer:
         else: "I don't know it")."""
         self._coded, self._early_code = False, None
         expect = self._expect
+        if expect.on_record is not None and self.records is not None:
+            sure, heard = self._against_record(expect.on_record, heard, audio)
+            if sure is not None:
+                return sure
         verdict = code_verdict(self.read_value(expect, heard.text) if heard.ok else None, heard.ok, heard.text)
         if verdict != "decode_again":
             return _as(heard, heard.latency_ms, unsure=verdict == "whisper_unsure")
@@ -227,6 +235,26 @@ class PairedRecognizer:
         if not second.ok:
             log.warning("constrained decode failed on a code turn (%s): whisper's words are used", second.error)
         return _as(heard, latency, unsure=False) if heard.ok else heard
+
+    def _against_record(self, record: str, heard: Transcript, audio: npt.NDArray[np.int16]
+                        ) -> tuple[Transcript | None, Transcript]:
+        """The turn against the code on the caller's record: that code, as heard (no read-back), when whisper
+        read it or the check says the audio holds it; else (None, whisper's transcript with the check's time
+        added), and the turn is read as any code turn."""
+        if heard.ok and self.read_value(self._expect, heard.text) == record:
+            return _as(heard, heard.latency_ms, unsure=False, confidence=1.0), heard
+        assert self.records is not None
+        try:
+            said, check_ms = self.records(record, audio) if audio.size else (False, 0.0)
+        except Exception as exc:  # the turn goes on as any code turn
+            log.warning("code check failed on a code turn: %s", type(exc).__name__)
+            said, check_ms = False, 0.0
+        latency = heard.latency_ms + check_ms
+        if said:
+            spoken = f"{record[:-3]} {record[-3:]}"
+            return _as(dataclasses.replace(heard, text=spoken, engine="whisper-record"), latency, unsure=False,
+                       confidence=1.0), heard
+        return None, dataclasses.replace(heard, latency_ms=latency)
 
     def close(self) -> None:
         self.whisper.close()

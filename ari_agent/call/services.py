@@ -17,12 +17,13 @@ from ari_agent.governance.runtime import Governance
 from ari_agent.integrations.runner import ToolRunner
 from ari_agent.media.endpointer import EndpointerConfig
 from ari_agent.seam import Expectation
+from ari_agent.speech.code_check import matches
 from ari_agent.speech.recognizer import SpeechRecognizer, Transcript
 from ari_agent.speech.stt import SttConfig, create_recognizer
 from ari_agent.speech.tts import PromptCache, split_sentences
 
 if TYPE_CHECKING:
-    from ari_agent.call.paired_recognition import CodeDecoder
+    from ari_agent.call.paired_recognition import CodeDecoder, RecordChecker
     from ari_agent.speech.whisper_stt import WhisperWorkerPool
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ def call_recognizer(stt: SttConfig, intent_map: IntentMap, whisper_pool: Whisper
                                                        "pocketsphinx": paired_grammar_settings(stt.pocketsphinx)}))
     assert isinstance(whisper, WhisperRecognizer)
     codes = code_decoder(whisper_pool) if whisper_pool is not None and stt.whisper.constrained_codes else None
-    return PairedRecognizer(whisper, grammar, SlotReader(intent_map), codes)
+    records = record_checker(whisper_pool) if codes is not None and whisper_pool is not None else None
+    return PairedRecognizer(whisper, grammar, SlotReader(intent_map), codes, records)
 
 
 def code_decoder(pool: WhisperWorkerPool) -> CodeDecoder:
@@ -60,6 +62,15 @@ def code_decoder(pool: WhisperWorkerPool) -> CodeDecoder:
     def decode(expect: Expectation, audio: npt.NDArray[np.int16]) -> Transcript:
         return pool.transcribe(audio, None, constraint=expect.code_format)
     return decode
+
+
+def record_checker(pool: WhisperWorkerPool) -> RecordChecker:
+    """A code turn checked against the code on record: the pool's two constrained decodes, judged by
+    ``code_check.matches``."""
+    def check(record: str, audio: npt.NDArray[np.int16]) -> tuple[bool, float]:
+        got = pool.check_code(audio, record)
+        return matches(got), got.latency_ms
+    return check
 
 
 class VoiceServices:

@@ -34,6 +34,7 @@ from ari_agent.call.dtmf import collect_dtmf
 from ari_agent.call.listening import Listener
 from ari_agent.call.playback import AudioOut, Playback
 from ari_agent.call.recognition import RecognizerFeed
+from ari_agent.call.record_lookup import RecordLookups
 from ari_agent.call.services import VoiceLoopSettings, VoiceServices
 from ari_agent.call.timing import TurnTiming, TurnTimings, describe
 from ari_agent.call.tools import ToolCaller
@@ -41,7 +42,7 @@ from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.media.endpointer import Endpointer
 from ari_agent.media.jitter import AudioFrame
 from ari_agent.media.pcm import Pcm
-from ari_agent.seam import Action, BargeIn, CallStarted, CallTool, Event, Hangup, Listen, Say, Transfer
+from ari_agent.seam import Action, BargeIn, CallStarted, CallTool, Event, Expectation, Hangup, Listen, Say, Transfer
 from ari_agent.speech.recognizer import Transcript
 from ari_agent.speech.tts import split_sentences
 from ari_agent.speech.turn_completion import TurnCompletion
@@ -108,15 +109,18 @@ class VoiceConversation:
                                  barge_in=self.listener.barge_in, set_playing=endpointer.set_playing,
                                  call_log=self.events)
         self.barge_ins = self.playback.barge_ins
+        audit = (lambda a, outcome: gov.tool_called(call.call_id, a, outcome)) if gov else None
         self.tools = ToolCaller(self.s.tools.run, ack_text=self.settings.ack_text,
                                 timeout_s=self.settings.tool_timeout_s, speak=self._speak, call_log=self.events,
-                                audit=(lambda a, outcome: gov.tool_called(call.call_id, a, outcome)) if gov else None)
+                                audit=audit)
+        self.records = RecordLookups(self.s.tools.run, call.call_id, audit=audit, call_log=self.events)
         call.frame_listeners.append(self.listener.on_frame)
         listening = asyncio.create_task(self.listener.run(), name=f"listen-{call.call_id}")
         try:
             interpreter = ActionInterpreter(self._decide, self, observe=self._observe)
             await interpreter.feed(CallStarted(caller_id=call.caller.caller_number, dnid=call.caller.dialplan_exten))
         finally:
+            self.records.close()
             # finish_cleanup(): the session's repeated cancels must not cut this short, or the listener (and the
             # recogniser it holds: ~10-60 MB native) would run on after the call, one per call (a load run
             # grew 150 % in RSS so)
@@ -150,12 +154,18 @@ class VoiceConversation:
 
     # ------------------------------------------------------------------ ActionHandler
     async def say(self, action: Say, rest: Sequence[Action]) -> Event | None:
-        self.listener.upcoming = next((a.expect for a in rest if isinstance(a, Listen)), self.listener.expect)
+        upcoming = next((a.expect for a in rest if isinstance(a, Listen)), self.listener.expect)
+        self.listener.upcoming = upcoming
+        self.records.prefetch(upcoming, ready=lambda e: self._upcoming_ready(upcoming, e))
         heard = await self.playback.say(action, self.timings.open_turn())
         return BargeIn(heard_text=heard) if heard is not None else None
 
+    def _upcoming_ready(self, asked: Expectation, with_code: Expectation) -> None:
+        if self.listener.upcoming is asked:  # still the question playing: an answer over it is checked too
+            self.listener.upcoming = with_code
+
     async def listen(self, action: Listen) -> Event:
-        await self.listener.begin(action.expect, action.timeout_s)
+        await self.listener.begin(await self.records.resolve(action.expect), action.timeout_s)
         keyed = asyncio.ensure_future(collect_dtmf(self.call.dtmf, action.expect, self.settings.dtmf_interdigit_s))
         spoken = asyncio.ensure_future(self.listener.next_utterance(self.timings))
         done = await first_of(keyed=keyed, spoken=spoken)

@@ -38,6 +38,7 @@ did not hear. ``handle(BargeIn)`` returns a ``Listen`` whose expectation says wh
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -87,6 +88,7 @@ from ari_agent.seam import (
     Expectation,
     Hangup,
     Listen,
+    RecordQuery,
     Say,
     Timeout,
     ToolResult,
@@ -751,9 +753,31 @@ class ConversationEngine:
 
     def _ask_slot(self, kind: QuestionKind, slot: SlotSpec, task: Task | None, said: list[str]) -> list[Action]:
         text = self._render(slot.prompt, task, speech=True) if task else slot.prompt
-        question = Question(kind, text or slot.prompt, self._slot_expectation(slot), slot,
-                            timeout_s=self._slot_timeout(slot))
+        expect = self._slot_expectation(slot)
+        if kind == "identity":
+            expect = self._with_record_lookup(expect, slot)
+        question = Question(kind, text or slot.prompt, expect, slot, timeout_s=self._slot_timeout(slot))
         return self._ask(question, said)
+
+    def _with_record_lookup(self, expect: Expectation, slot: SlotSpec) -> Expectation:
+        """An identity code the caller's record holds (verification.record): the turn carries the lookup, and
+        the call layer fetches the code while the question plays and checks the caller's audio against it
+        (``call/record_lookup.py``). Nothing here when the lookup's arguments are not answered yet or the
+        policy does not allow it: the code is then asked for and read as usual (in text there is no audio to
+        check, and nothing changes)."""
+        verification = self.spec.verification
+        record = verification.record if verification is not None else None
+        if record is None or slot.name not in record.codes or self.task is None:
+            return expect
+        try:
+            args = {k: render(v, self._values(None, speech=False)) for k, v in record.args.items()}
+        except TemplateError:
+            return expect
+        if self.policy.check_tool_call(self.task.intent, record.tool, verified=self.verified,
+                                       confirmed=False) is not None:
+            return expect
+        return dataclasses.replace(expect, record_lookup=RecordQuery(record.tool, tuple(sorted(args.items())),
+                                                                     record.codes[slot.name]))
 
     def _on_slot_answer(self, text: str, confidence: float = 1.0, *, unsure: bool = False) -> list[Action]:
         q = self.question

@@ -367,6 +367,20 @@ class VerificationLevel(_Model):
     intro: str = "Before I can help with that, I need to verify your identity."
 
 
+class RecordLookup(_Model):
+    """The codes on the caller's record, fetched before the caller is asked for them, so that the recogniser
+    checks the audio against the code on record (``speech/code_check.py``) instead of reading it letter by
+    letter. Held in memory for the call only: never said, logged, put in a transcript or handed off.
+
+    ``tool``: a read-only tool taking ``args`` (templates over ``{identity.<slot>}``: asked first); ``codes``:
+    identity slot (``format: postcode``) -> the result field holding the code on record. A lookup that fails
+    or finds nothing changes nothing: the code is asked for and read as usual."""
+
+    tool: str = Field(min_length=1)
+    args: dict[str, str] = Field(min_length=1)
+    codes: dict[str, str] = Field(min_length=1)
+
+
 class VerificationSpec(_Model):
     tool: str = Field(min_length=1)
     attempts: int = Field(2, ge=1, le=5)
@@ -374,6 +388,7 @@ class VerificationSpec(_Model):
     failed: str = "Sorry, those details don't match our records."
     basic: VerificationLevel
     strong: VerificationLevel
+    record: RecordLookup | None = None
 
 
 class Locale(_Model):
@@ -568,6 +583,8 @@ class _Checker:
                     for ph in placeholders(value):
                         if ph.startswith("identity.") and ph.split(".", 1)[1] not in names:
                             raise self.fail(path, f"'{ph}' is not a slot of the {level} level")
+            if spec.verification.record is not None:
+                self.check_record(spec.verification)
         for key in ("greeting",):
             self.check_template([key], getattr(spec, key), slots=(), result_fields=(), identity=False)
         for key in FORCED_HANDOFF_PROMPTS:  # rendered by the call layer with the map-wide values only
@@ -599,6 +616,30 @@ class _Checker:
             for key in ("say", "menu"):
                 self.check_template([*base, "when_closed", key], getattr(closed, key), slots=(), result_fields=(),
                                     identity=False)
+
+    def check_record(self, verification: VerificationSpec) -> None:
+        record = verification.record
+        assert record is not None
+        base: list[str | int] = ["verification", "record"]
+        self.check_tool_defined([*base, "tool"], record.tool)
+        if self.tools[record.tool].write:
+            raise self.fail([*base, "tool"], f"tool '{record.tool}' writes: a record lookup only reads")
+        slots = {s.name: s for s in (*verification.basic.slots, *verification.strong.slots)}
+        for name in record.codes:
+            slot = slots.get(name)
+            if slot is None:
+                raise self.fail([*base, "codes", name], f"'{name}' is not a slot of the verification levels")
+            if slot.format != "postcode":
+                raise self.fail([*base, "codes", name], f"slot '{name}' is not 'format: postcode': only postcodes "
+                                                        "are checked against the record")
+        for key, value in record.args.items():
+            path: list[str | int] = [*base, "args", key]
+            self.check_template(path, value, slots=(), result_fields=(), identity=True)
+            for ph in placeholders(value):
+                if not ph.startswith("identity.") or ph.split(".", 1)[1] not in slots:
+                    raise self.fail(path, f"'{ph}' is not a slot of the verification levels")
+                if ph.split(".", 1)[1] in record.codes:
+                    raise self.fail(path, f"'{ph}' is a code looked up here: the lookup comes before it is asked")
 
     def check_tool_defined(self, path: list[str | int], tool: str) -> None:
         if tool not in self.tools:
@@ -735,6 +776,10 @@ class _Checker:
             identity_tool = spec.verification.tool
             if identity_tool not in intent.tools:
                 raise self.fail([*base, "tools"], f"verification needs the tool '{identity_tool}' in this "
+                                                  "intent's tools allowlist")
+            lookup = spec.verification.record
+            if lookup is not None and lookup.tool not in intent.tools:
+                raise self.fail([*base, "tools"], f"the record lookup needs the tool '{lookup.tool}' in this "
                                                   "intent's tools allowlist")
         for j, step in enumerate(intent.steps):
             path: list[str | int] = [*base, "steps", j]

@@ -31,7 +31,13 @@ class Policy:
     def __init__(self, intent_map: IntentMap, *, kill_switch: bool = False) -> None:
         self.map = intent_map
         self.kill_switch = kill_switch
-        self.verify_tool = intent_map.spec.verification.tool if intent_map.spec.verification else None
+        verification = intent_map.spec.verification
+        self.verify_tool = verification.tool if verification else None
+        # the record lookup runs before the caller is verified, like the verification itself (it reads only,
+        # and what it returns is never said: intent_map.RecordLookup)
+        self.identity_tools = frozenset(
+            t for t in (self.verify_tool, verification.record.tool if verification and verification.record else None)
+            if t is not None)
 
     def must_hand_off(self, intent: IntentDefinition) -> bool:
         return intent.handoff == "always" or not intent.enabled
@@ -49,10 +55,10 @@ class Policy:
         info = self.map.tools.get(tool)
         if info is None:
             return Violation("allowlist", f"tool '{tool}' is not defined")
-        if tool != self.verify_tool and VERIFICATION_RANK[verified] < VERIFICATION_RANK[intent.verification]:
+        if tool not in self.identity_tools and VERIFICATION_RANK[verified] < VERIFICATION_RANK[intent.verification]:
             return Violation("verification", f"'{intent.name}' needs {intent.verification} verification, "
                                              f"caller has {verified}")
-        if intent.restricted and intent.verification == "strong" and tool != self.verify_tool \
+        if intent.restricted and intent.verification == "strong" and tool not in self.identity_tools \
                 and verified != "strong":
             return Violation("restricted", f"'{intent.name}' needs strong verification")
         if info.write and not confirmed:

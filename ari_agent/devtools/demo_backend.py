@@ -10,6 +10,7 @@ Endpoints (JSON in, JSON out; errors are ``{"error": code, "detail": text}``):
 ``POST /appointments/{id}/reschedule``       write; body ``{new_date, new_time}``; 404, 409 slot taken,
                                              422 past date / outside 08:00-18:00
 ``POST /identity/verify``                    body ``{customer_id|phone, postcode|date_of_birth}``
+``POST /identity/record``                    body ``{customer_id}``: ``{postcode}`` on record (404: none)
 ``POST /accounts/{customer_id}/unlock``      write; UnlockAccountResponse, 404
 ``GET  /faq/{topic}``                        ``hours``, ``address``, ``returns``; 404
 ``POST /messages``                           write (needs Idempotency-Key): an SMS confirming an appointment,
@@ -283,6 +284,14 @@ class DemoStore:
                 proofs += 1
         return {"verified": True, "level": "full" if proofs == 2 else "basic", "customer_id": cid}
 
+    def identity_record(self, conn: sqlite3.Connection, body: dict[str, Any]) -> dict[str, Any]:
+        """The codes on a customer's record (the agent checks the caller's audio against them)."""
+        cid = self._customer_id(conn, body.get("customer_id"), None)
+        if cid is None:
+            raise ApiError(404, "not_found", "no such customer")
+        row = conn.execute("SELECT postcode FROM customers WHERE id = ?", (cid,)).fetchone()
+        return {"postcode": row["postcode"]}
+
     def faq(self, conn: sqlite3.Connection, topic: str) -> dict[str, Any]:
         row = conn.execute("SELECT answer FROM faq WHERE topic = ?", (topic,)).fetchone()
         if row is None:
@@ -538,6 +547,12 @@ async def verify_identity(request: web.Request) -> web.Response:
     return web.json_response(await store.call(lambda c: store.verify(c, body)))
 
 
+async def identity_record(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    body = await _json_body(request)
+    return web.json_response(await store.call(lambda c: store.identity_record(c, body)))
+
+
 async def unlock_account(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     cid = request.match_info["customer_id"]
@@ -611,6 +626,7 @@ def create_app(store: DemoStore, faults: Faults | None = None, *, close_store: b
     app.router.add_post("/appointments/{id}/confirm", confirm_appointment)
     app.router.add_post("/appointments/{id}/reschedule", reschedule_appointment)
     app.router.add_post("/identity/verify", verify_identity)
+    app.router.add_post("/identity/record", identity_record)
     app.router.add_post("/accounts/{customer_id}/unlock", unlock_account)
     app.router.add_get("/faq/{topic}", get_faq)
     app.router.add_post("/messages", post_message)

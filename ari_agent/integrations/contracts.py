@@ -149,6 +149,18 @@ class VerifyIdentityRequest(RequestContract):
         return self
 
 
+class IdentityRecordRequest(RequestContract):
+    """Whose record holds the codes the caller is then asked for (``verification.record``)."""
+
+    customer_id: Identifier
+
+
+class IdentityRecordResponse(ResponseContract):
+    """The codes on record, checked against the caller's audio; never said to the caller."""
+
+    postcode: Annotated[str, Field(min_length=2, max_length=10)] | None = None
+
+
 class VerifyIdentityResponse(ResponseContract):
     verified: bool
     level: Literal["none", "basic", "full"]
@@ -235,6 +247,7 @@ _ALL: tuple[type[BaseModel], ...] = (
     ConfirmAppointmentRequest, ConfirmAppointmentResponse,
     RescheduleAppointmentRequest, RescheduleAppointmentResponse,
     VerifyIdentityRequest, VerifyIdentityResponse,
+    IdentityRecordRequest, IdentityRecordResponse,
     UnlockAccountRequest, UnlockAccountResponse,
     FaqRequest, FaqResponse,
     SendConfirmationRequest, SendConfirmationResponse,
@@ -250,6 +263,7 @@ TOOL_CONTRACTS: Mapping[str, tuple[str, str]] = {
     "confirm_appointment": ("ConfirmAppointmentRequest", "ConfirmAppointmentResponse"),
     "reschedule_appointment": ("RescheduleAppointmentRequest", "RescheduleAppointmentResponse"),
     "verify_identity": ("VerifyIdentityRequest", "VerifyIdentityResponse"),
+    "identity_record": ("IdentityRecordRequest", "IdentityRecordResponse"),
     "unlock_account": ("UnlockAccountRequest", "UnlockAccountResponse"),
     "faq": ("FaqRequest", "FaqResponse"),
     "send_confirmation": ("SendConfirmationRequest", "SendConfirmationResponse"),

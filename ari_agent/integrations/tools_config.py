@@ -254,6 +254,11 @@ tools:
       url: "{base_url}/identity/verify"
       timeout_ms: 1500
       retries: 1
+    identity_record:
+      method: POST
+      url: "{base_url}/identity/record"
+      timeout_ms: 1500
+      retries: 1
     unlock_account:
       method: POST
       url: "{base_url}/accounts/{customer_id}/unlock"

@@ -5,6 +5,7 @@ values are read by the demo map's real slot parsers, and the read-back by the re
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -300,3 +301,63 @@ def test_without_a_code_decoder_a_postcode_turn_is_paired_as_before(reader: Slot
     rec.feed(FRAME)
     t = rec.finish()
     assert ps.calls == ["start:letters", "feed", "finish"] and (t.unsure, t.engine) == (True, "both:pocketsphinx")
+
+
+# ------------------------------------------------------------------ a code on record (verification.record)
+
+class Records:
+    """The record check's stand-in: answers ``said`` and records the codes and audio it was asked about."""
+
+    def __init__(self, said: bool | None) -> None:
+        self.said = said  # None: the check breaks
+        self.asked: list[tuple[str, int]] = []
+
+    def __call__(self, record: str, audio: Any) -> tuple[bool, float]:
+        self.asked.append((record, int(audio.size)))
+        if self.said is None:
+            raise RuntimeError("worker pipe closed")
+        return self.said, 300.0
+
+
+def record_turn(reader: SlotReader, whisper: str, records: Records, codes: Codes,
+                on_record: str | None = "SW1A1AA") -> Transcript:
+    wh, ps = Scripted("whisper", whisper), Scripted("pocketsphinx", "")
+    rec = PairedRecognizer(wh, ps, reader, codes, records)
+    rec.start(dataclasses.replace(POSTCODE, on_record=on_record))
+    for _ in range(3):
+        rec.feed(FRAME)
+    return rec.finish()
+
+
+def test_the_code_on_record_heard_by_whisper_is_used_as_heard_without_a_check(reader: SlotReader) -> None:
+    records, codes = Records(True), Codes("")
+    t = record_turn(reader, "SW1A 1AA.", records, codes)
+    assert (t.text, t.unsure, t.confidence) == ("SW1A 1AA.", False, 1.0)  # not read back
+    assert records.asked == [] and codes.audio == []
+
+
+def test_audio_the_check_finds_the_record_in_is_the_record_as_heard(reader: SlotReader) -> None:
+    records, codes = Records(True), Codes("ST18 1AS")
+    t = record_turn(reader, "S-tubel, he won a...", records, codes)
+    assert (t.text, t.unsure, t.confidence, t.engine) == ("SW1A 1AA", False, 1.0, "both:whisper-record")
+    assert records.asked == [("SW1A1AA", 480)] and codes.audio == []  # the whole turn's audio; no second read
+    assert t.latency_ms == 10 + 300  # whisper, then the check
+
+
+def test_a_failed_or_broken_check_reads_the_code_as_any_code_turn(reader: SlotReader) -> None:
+    for records in (Records(False), Records(None)):
+        codes = Codes("SW1A 1AB")
+        t = record_turn(reader, "S-tubel, he won a...", records, codes)
+        assert (t.text, t.unsure, t.engine) == ("SW1A 1AB", True, "both:whisper-constrained")  # read back
+        assert records.asked == [("SW1A1AA", 480)] and codes.audio == [480]
+    # whisper read another code than the record's: checked, refused, read back as heard
+    records = Records(False)
+    t = record_turn(reader, "M1 1AE.", records, Codes(""))
+    assert (t.text, t.unsure) == ("M1 1AE.", True) and records.asked == [("SW1A1AA", 480)]
+
+
+def test_without_a_code_on_record_nothing_is_checked(reader: SlotReader) -> None:
+    records = Records(True)
+    t = record_turn(reader, "SW1A 1AA.", records, Codes(""), on_record=None)
+    assert (t.text, t.unsure) == ("SW1A 1AA.", True) and records.asked == []
+    assert "SW1A1AA" not in repr(dataclasses.replace(POSTCODE, on_record="SW1A1AA"))  # personal data: not in logs

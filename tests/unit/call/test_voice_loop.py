@@ -174,3 +174,23 @@ async def test_repeated_cancels_do_not_leave_the_listener_running(start_call: St
     await asyncio.sleep(0.05)
     left = [t.get_name() for t in asyncio.all_tasks() if "call-cancels" in t.get_name() and not t.done()]
     assert left == [] and h.recognizer.closed
+
+
+async def test_the_postcode_turn_is_heard_with_the_code_on_record(start_call: Start) -> None:
+    """verification.record: the code is fetched from the (real, demo) backend while the postcode question
+    plays, and the recogniser is started with it; the call's log says only that one was found."""
+    h = await start_call(["I want to confirm my appointment", "one zero zero one", "S W one A one A A"])
+    for turn in (1, 2):
+        await h.until_listening(turn)
+        await h.line.say()
+    await h.until_listening(3)  # the postcode question asked, the caller not yet answering
+    await h.until(lambda: len(h.recognizer.expectations) >= 3, timeout_s=5)
+    customer, postcode = h.recognizer.expectations[1], h.recognizer.expectations[2]
+    assert customer.slot == "customer_number" and customer.on_record is None
+    assert postcode.slot == "postcode" and postcode.on_record == "SW1A1AA"  # C-1001's, from the backend
+    events = list(h.conversation.events)
+    lookups = [e for e in events if e["kind"] == "record_lookup"]
+    assert lookups == [{**lookups[0], "tool": "identity_record", "outcome": "ok", "found": True}]
+    assert "SW1A1AA" not in str(events)  # the code itself is in no log
+    assert not [e for e in events if e["kind"] == "tool"]  # the dialogue called no tool for it
+    await h.line.say()

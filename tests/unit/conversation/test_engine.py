@@ -363,3 +363,33 @@ def test_state_view(make_engine: Make) -> None:
     assert (state.phase, state.intent, state.verified, state.turns, state.ended) == (
         "slot", "order_status", "none", 1, False)
     assert engine.latency_budget_ms == 1000
+
+
+def test_the_postcode_question_carries_the_record_lookup_for_the_customer_named(make_engine: Make,
+                                                                                demo_map: IntentMap) -> None:
+    """verification.record: the identity postcode turn says which record to fetch (the call layer fetches it
+    and checks the audio against it); the dialogue itself calls no extra tool and notes nothing of it."""
+    engine = make_engine()
+    out = _start(engine, "I want to confirm my appointment")
+    first = next(a for a in out if isinstance(a, Listen))
+    assert first.expect.slot == "customer_number" and first.expect.record_lookup is None
+    out = engine.handle(Utterance("1001"))
+    listen = next(a for a in out if isinstance(a, Listen))
+    assert listen.expect.slot == "postcode" and listen.expect.code_format == "uk_postcode"
+    query = listen.expect.record_lookup
+    assert query is not None and query.tool == "identity_record" and query.result_field == "postcode"
+    assert dict(query.args) == {"customer_id": "C-1001"}
+    assert not any(isinstance(a, CallTool) for a in out) and listen.expect.on_record is None
+    assert "C-1001" not in repr(listen)  # kept out of logs and traces
+    # another customer number on the second attempt: the lookup names that one
+    verify = engine.handle(Utterance("M1 1AE"))[-1]
+    assert isinstance(verify, CallTool) and verify.name == "verify_identity"
+    engine.handle(ToolResult(verify.call_id, True, {"verified": False, "level": "none"}))
+    out = engine.handle(Utterance("1002"))
+    listen = next(a for a in out if isinstance(a, Listen))
+    query = listen.expect.record_lookup
+    assert query is not None and dict(query.args) == {"customer_id": "C-1002"}
+    # the kill switch: no lookup leaves the engine (the turn is transferred anyway)
+    engine.kill_switch = True
+    assert engine.policy.check_tool_call(demo_map.intent("appointment_confirm"), "identity_record",  # type: ignore[arg-type]
+                                         verified="none", confirmed=False) is not None

@@ -17,7 +17,8 @@ from ari_agent.errors import ConfigError
 from ari_agent.seam import CallStarted, CallTool, Hangup, Listen, Say, Timeout, ToolResult, Transfer, Utterance
 
 DEMO = DEMO_MAP_PATH.read_text(encoding="utf-8")
-CONFIRM_TOOLS = "    tools: [verify_identity, get_appointment, confirm_appointment, send_confirmation]\n"
+CONFIRM_TOOLS = ("    tools: [verify_identity, identity_record, get_appointment, confirm_appointment, "
+                 "send_confirmation]\n")
 FOLLOW_UP_TOOL = "    follow_up:  # after the confirmation: a text message, said only once it is queued (durably)\n" \
                  "      tool: send_confirmation\n"
 

@@ -175,3 +175,29 @@ def test_a_duplicate_key_anywhere_is_refused(change: tuple[str, str], key: str, 
 
 def test_demo_map_has_no_duplicate_keys() -> None:
     load_intent_map(DEMO_MAP_PATH)  # would raise: every key of the demo map is said once
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "reason"),
+    [
+        (("    tool: identity_record\n", "    tool: nope\n"), "verification.record.tool", "not defined"),
+        (("    tool: identity_record\n", "    tool: unlock_account\n"), "verification.record.tool",
+         "a record lookup only reads"),
+        (("    codes: {postcode: postcode}", "    codes: {customer_number: postcode}"),
+         "verification.record.codes.customer_number", "not 'format: postcode'"),
+        (("    codes: {postcode: postcode}", "    codes: {nope: postcode}"), "verification.record.codes.nope",
+         "not a slot of the verification levels"),
+        (('    args: {customer_id: "C-{identity.customer_number}"}\n    codes',
+          '    args: {customer_id: "{identity.postcode}"}\n    codes'), "verification.record.args.customer_id",
+         "the lookup comes before it is asked"),
+        (("    tools: [verify_identity, identity_record, unlock_account]",
+          "    tools: [verify_identity, unlock_account]"),
+         "intents[5].tools", "the record lookup needs the tool 'identity_record'"),
+    ],
+)
+def test_the_record_lookup_is_checked(change: tuple[str, str], key: str, reason: str) -> None:
+    text = DEMO_MAP_PATH.read_text()
+    assert change[0] in text
+    with pytest.raises(ConfigError) as info:
+        parse_intent_map(text.replace(change[0], change[1]), "m.yaml")
+    assert info.value.key_path == key and reason in info.value.reason, str(info.value)

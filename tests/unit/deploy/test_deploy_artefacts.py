@@ -98,7 +98,7 @@ def test_agent_pod_drains_within_its_grace_period_and_probes_health(tmp_path: Pa
 
 def test_configmaps_hold_a_valid_config_and_intent_map(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path)
-    cm = by_kind("ConfigMap", "ari-agent-intent-map-v2")
+    cm = by_kind("ConfigMap", "ari-agent-intent-map-v3")
     pod = by_kind("Deployment", "ari-agent")["spec"]["template"]["spec"]
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}

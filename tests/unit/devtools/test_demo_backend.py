@@ -102,6 +102,16 @@ async def test_identity_verification_levels(backend: Backend) -> None:
     assert (await backend.req("POST", "/identity/verify", json={"customer_id": "C-1001"}))[0] == 400
 
 
+async def test_the_codes_on_a_customers_record(backend: Backend) -> None:
+    from ari_agent.integrations.contracts import IdentityRecordResponse
+
+    status, body, _ = await backend.req("POST", "/identity/record", json={"customer_id": "C-1001"})
+    assert status == 200 and body == {"postcode": "SW1A1AA"}
+    IdentityRecordResponse.model_validate(body)  # what the tool's contract expects
+    assert (await backend.req("POST", "/identity/record", json={"customer_id": "C-0000"}))[0] == 404
+    assert (await backend.req("POST", "/identity/record", json={}))[0] == 404
+
+
 async def test_unlock_and_faq(backend: Backend) -> None:
     status, body, _ = await backend.req("POST", "/accounts/C-1002/unlock", json={}, key="k-unlock")
     assert status == 200 and body == {"customer_id": "C-1002", "locked": False, "was_locked": True}

@@ -21,7 +21,8 @@ def test_the_docstring_example_and_the_demo_tools_are_valid() -> None:
     assert example.secret_names() == ["BACKEND_TOKEN"]
     demo = demo_tools_config()
     assert set(demo.names()) == {"lookup_order", "get_appointment", "confirm_appointment", "reschedule_appointment",
-                                 "verify_identity", "unlock_account", "faq", "send_confirmation", "record_write"}
+                                 "verify_identity", "identity_record", "unlock_account", "faq", "send_confirmation",
+                                 "record_write"}
     assert demo.secret_names() == []
     assert demo.spec("confirm_appointment").write and demo.spec("confirm_appointment").effective_retries == 0
     assert demo.spec("record_write").async_write
