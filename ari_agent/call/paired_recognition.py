@@ -71,8 +71,18 @@ ValueReader = Callable[[Expectation, str], "str | None"]
 # with ``constraint``): the value, or '' when it made none.
 CodeDecoder = Callable[[Expectation, "npt.NDArray[np.int16]"], Transcript]
 # A code turn's audio checked against the code on the caller's record (``WhisperWorkerPool.check_code``):
-# whether it says that code (``speech/code_check.py``), and how long the check took.
-RecordChecker = Callable[[str, "npt.NDArray[np.int16]"], "tuple[bool, float]"]
+# whether it says that code (``speech/code_check.py``), how long the check took, and the code its free
+# constrained decode found (the same decode a code turn's second reading is: not run again).
+RecordChecker = Callable[[str, "npt.NDArray[np.int16]"], "tuple[bool, float, str | None]"]
+
+
+@dataclasses.dataclass
+class _Early:
+    """What ran right after an early decode of a code turn, on the same audio (used if that decode stands)."""
+
+    heard: Transcript
+    second: Transcript | None = None  # the constrained decode
+    record: tuple[bool, float, str | None] | None = None  # the check against the code on record
 
 
 class WholeUtteranceRecognizer(SpeechRecognizer, SpeculativeRecognizer, Protocol):
@@ -119,8 +129,8 @@ class PairedRecognizer:
         self._expect = Expectation()
         self._paired = False
         self._coded = False  # a code turn (letters with a code_format): whisper, then its constrained decode
-        # the constrained decode run right after an early decode (decode()), with that early transcript
-        self._early_code: tuple[Transcript, Transcript] | None = None
+        # the constrained decode or record check run right after an early decode (decode())
+        self._early_code: _Early | None = None
 
     def start(self, expect: Expectation) -> None:
         self._expect = expect
@@ -167,8 +177,12 @@ class PairedRecognizer:
         early = self.whisper.decode(pcm8k)
         if self._coded and self.codes is not None and early.ok:
             mine = self.read_value(self._expect, early.text)
-            if code_verdict(mine, early.ok, early.text) == "decode_again":
-                self._early_code = (early, self.codes(self._expect, as_pcm16(pcm8k, "recogniser input")))
+            record = self._expect.on_record
+            if record is not None and self.records is not None:
+                if mine != record:
+                    self._early_code = _Early(early, record=self._check(record, as_pcm16(pcm8k, "recogniser input")))
+            elif code_verdict(mine, early.ok, early.text) == "decode_again":
+                self._early_code = _Early(early, second=self.codes(self._expect, as_pcm16(pcm8k, "recogniser input")))
         return early
 
     def discard(self) -> None:
@@ -183,7 +197,7 @@ class PairedRecognizer:
         if self._coded:
             audio, pre = self.whisper.turn_audio(), self._early_code
             self.whisper.discard()
-            return self._read_code(early, audio, pre[1] if pre is not None and pre[0] is early else None)
+            return self._read_code(early, audio, pre if pre is not None and pre.heard is early else None)
         self.whisper.discard()
         if not self._paired:
             return early
@@ -211,16 +225,19 @@ class PairedRecognizer:
             return _as(grammar, latency, unsure=True)
         return _as(heard, latency, unsure=verdict == "whisper_unsure")
 
-    def _read_code(self, heard: Transcript, audio: npt.NDArray[np.int16], second: Transcript | None = None
+    def _read_code(self, heard: Transcript, audio: npt.NDArray[np.int16], pre: _Early | None = None
                    ) -> Transcript:
-        """A code turn's transcript: whisper's value, read back; when its words hold none but could be a
-        code misheard (:func:`spelled_code_in`), the constrained decode's value (``second`` when it ran
-        already on the same audio), read back; else whisper's words as heard (the caller said something
-        else: "I don't know it")."""
+        """A code turn's transcript. With a code on record: that code, as heard, when whisper read it or the
+        check finds it in the audio (:meth:`_against_record`). Else whisper's value, read back; when its words
+        hold none but could be a code misheard (:func:`spelled_code_in`), the constrained decode's value (run
+        already when ``pre`` holds it, or as the record check's own), read back; else whisper's words as heard
+        (the caller said something else: "I don't know it")."""
         self._coded, self._early_code = False, None
         expect = self._expect
+        second = pre.second if pre is not None else None
         if expect.on_record is not None and self.records is not None:
-            sure, heard = self._against_record(expect.on_record, heard, audio)
+            sure, heard, second = self._against_record(expect.on_record, heard, audio,
+                                                       pre.record if pre is not None else None)
             if sure is not None:
                 return sure
         verdict = code_verdict(self.read_value(expect, heard.text) if heard.ok else None, heard.ok, heard.text)
@@ -236,25 +253,34 @@ class PairedRecognizer:
             log.warning("constrained decode failed on a code turn (%s): whisper's words are used", second.error)
         return _as(heard, latency, unsure=False) if heard.ok else heard
 
-    def _against_record(self, record: str, heard: Transcript, audio: npt.NDArray[np.int16]
-                        ) -> tuple[Transcript | None, Transcript]:
-        """The turn against the code on the caller's record: that code, as heard (no read-back), when whisper
-        read it or the check says the audio holds it; else (None, whisper's transcript with the check's time
-        added), and the turn is read as any code turn."""
+    def _against_record(self, record: str, heard: Transcript, audio: npt.NDArray[np.int16],
+                        checked: tuple[bool, float, str | None] | None = None
+                        ) -> tuple[Transcript | None, Transcript, Transcript | None]:
+        """The turn against the code on the caller's record (``checked``: the check, run already on the
+        turn's audio after an early decode). That code, as heard (no read-back), when whisper read it or the
+        check says the audio holds it; else (None, whisper's transcript with the check's time added, the
+        check's own constrained reading), and the turn is read as any code turn."""
         if heard.ok and self.read_value(self._expect, heard.text) == record:
-            return _as(heard, heard.latency_ms, unsure=False, confidence=1.0), heard
-        assert self.records is not None
-        try:
-            said, check_ms = self.records(record, audio) if audio.size else (False, 0.0)
-        except Exception as exc:  # the turn goes on as any code turn
-            log.warning("code check failed on a code turn: %s", type(exc).__name__)
-            said, check_ms = False, 0.0
+            return _as(heard, heard.latency_ms, unsure=False, confidence=1.0), heard, None
+        said, check_ms, found = checked if checked is not None else self._check(record, audio)
         latency = heard.latency_ms + check_ms
         if said:
             spoken = f"{record[:-3]} {record[-3:]}"
             return _as(dataclasses.replace(heard, text=spoken, engine="whisper-record"), latency, unsure=False,
-                       confidence=1.0), heard
-        return None, dataclasses.replace(heard, latency_ms=latency)
+                       confidence=1.0), heard, None
+        reading = Transcript(text=f"{found[:-3]} {found[-3:]}" if found else "", confidence=0.5,
+                             engine="whisper-constrained")  # its time is the check's, counted once
+        return None, dataclasses.replace(heard, latency_ms=latency), reading
+
+    def _check(self, record: str, audio: npt.NDArray[np.int16]) -> tuple[bool, float, str | None]:
+        assert self.records is not None
+        if not audio.size:
+            return False, 0.0, None
+        try:
+            return self.records(record, audio)
+        except Exception as exc:  # the turn goes on as any code turn
+            log.warning("code check failed on a code turn: %s", type(exc).__name__)
+            return False, 0.0, None
 
     def close(self) -> None:
         self.whisper.close()

@@ -67,9 +67,9 @@ def code_decoder(pool: WhisperWorkerPool) -> CodeDecoder:
 def record_checker(pool: WhisperWorkerPool) -> RecordChecker:
     """A code turn checked against the code on record: the pool's two constrained decodes, judged by
     ``code_check.matches``."""
-    def check(record: str, audio: npt.NDArray[np.int16]) -> tuple[bool, float]:
+    def check(record: str, audio: npt.NDArray[np.int16]) -> tuple[bool, float, str | None]:
         got = pool.check_code(audio, record)
-        return matches(got), got.latency_ms
+        return matches(got), got.latency_ms, got.heard if got.error is None else None
     return check
 
 

@@ -306,27 +306,29 @@ def test_without_a_code_decoder_a_postcode_turn_is_paired_as_before(reader: Slot
 # ------------------------------------------------------------------ a code on record (verification.record)
 
 class Records:
-    """The record check's stand-in: answers ``said`` and records the codes and audio it was asked about."""
+    """The record check's stand-in: answers ``said`` (and ``found``: its free constrained decode's code) and
+    records the codes and audio it was asked about."""
 
-    def __init__(self, said: bool | None) -> None:
+    def __init__(self, said: bool | None, found: str | None = None) -> None:
         self.said = said  # None: the check breaks
+        self.found = found
         self.asked: list[tuple[str, int]] = []
 
-    def __call__(self, record: str, audio: Any) -> tuple[bool, float]:
+    def __call__(self, record: str, audio: Any) -> tuple[bool, float, str | None]:
         self.asked.append((record, int(audio.size)))
         if self.said is None:
             raise RuntimeError("worker pipe closed")
-        return self.said, 300.0
+        return self.said, 300.0, self.found
 
 
 def record_turn(reader: SlotReader, whisper: str, records: Records, codes: Codes,
-                on_record: str | None = "SW1A1AA") -> Transcript:
+                on_record: str | None = "SW1A1AA", *, early: bool = False) -> Transcript:
     wh, ps = Scripted("whisper", whisper), Scripted("pocketsphinx", "")
     rec = PairedRecognizer(wh, ps, reader, codes, records)
     rec.start(dataclasses.replace(POSTCODE, on_record=on_record))
     for _ in range(3):
         rec.feed(FRAME)
-    return rec.finish()
+    return rec.settle(rec.decode(FRAME)) if early else rec.finish()
 
 
 def test_the_code_on_record_heard_by_whisper_is_used_as_heard_without_a_check(reader: SlotReader) -> None:
@@ -336,21 +338,29 @@ def test_the_code_on_record_heard_by_whisper_is_used_as_heard_without_a_check(re
     assert records.asked == [] and codes.audio == []
 
 
-def test_audio_the_check_finds_the_record_in_is_the_record_as_heard(reader: SlotReader) -> None:
+@pytest.mark.parametrize("early", [False, True])
+def test_audio_the_check_finds_the_record_in_is_the_record_as_heard(reader: SlotReader, early: bool) -> None:
     records, codes = Records(True), Codes("ST18 1AS")
-    t = record_turn(reader, "S-tubel, he won a...", records, codes)
+    t = record_turn(reader, "S-tubel, he won a...", records, codes, early=early)
     assert (t.text, t.unsure, t.confidence, t.engine) == ("SW1A 1AA", False, 1.0, "both:whisper-record")
-    assert records.asked == [("SW1A1AA", 480)] and codes.audio == []  # the whole turn's audio; no second read
-    assert t.latency_ms == 10 + 300  # whisper, then the check
+    # on the whole turn's audio, or right after an early decode on its audio (so the settled turn waits for
+    # neither); no second reading
+    assert records.asked == [("SW1A1AA", 160 if early else 480)] and codes.audio == []
+    assert t.latency_ms == (5 if early else 10) + 300  # whisper, then the check
 
 
-def test_a_failed_or_broken_check_reads_the_code_as_any_code_turn(reader: SlotReader) -> None:
-    for records in (Records(False), Records(None)):
-        codes = Codes("SW1A 1AB")
-        t = record_turn(reader, "S-tubel, he won a...", records, codes)
-        assert (t.text, t.unsure, t.engine) == ("SW1A 1AB", True, "both:whisper-constrained")  # read back
-        assert records.asked == [("SW1A1AA", 480)] and codes.audio == [480]
-    # whisper read another code than the record's: checked, refused, read back as heard
+@pytest.mark.parametrize("early", [False, True])
+def test_a_failed_check_reads_back_its_own_constrained_reading(reader: SlotReader, early: bool) -> None:
+    records, codes = Records(False, found="SW1A1AB"), Codes("ST18 1AS")
+    t = record_turn(reader, "S-tubel, he won a...", records, codes, early=early)
+    assert (t.text, t.unsure, t.engine) == ("SW1A 1AB", True, "both:whisper-constrained")  # read back
+    assert len(records.asked) == 1 and codes.audio == []  # the check's free decode is the second reading
+    # a broken check: the turn goes on with whisper's words (nothing read back)
+    records = Records(None)
+    t = record_turn(reader, "S-tubel, he won a...", records, Codes("SW1A 1AB"))
+    assert (t.text, t.unsure) == ("S-tubel, he won a...", False) and records.asked == [("SW1A1AA", 480)]
+
+def test_whisper_reading_another_code_is_checked_then_read_back_as_heard(reader: SlotReader) -> None:
     records = Records(False)
     t = record_turn(reader, "M1 1AE.", records, Codes(""))
     assert (t.text, t.unsure) == ("M1 1AE.", True) and records.asked == [("SW1A1AA", 480)]
