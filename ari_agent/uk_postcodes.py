@@ -33,6 +33,16 @@ INWARD: Final = frozenset("ABCDEFGHJKLMNPQRSTUVWXYZ")
 _AREA_PREFIXES: Final = frozenset(a[:k] for a in AREAS for k in range(1, len(a) + 1))
 
 
+def compact(code: str) -> str:
+    """A postcode as the checks here take it: upper case, no spaces ("sw1a 1aa" -> "SW1A1AA")."""
+    return "".join(code.split()).upper()
+
+
+def spaced(code: str) -> str:
+    """A compact postcode as it is written, the inward code apart ("SW1A1AA" -> "SW1A 1AA")."""
+    return f"{code[:-3]} {code[-3:]}"
+
+
 def split_area(code: str) -> tuple[str, str]:
     """``code`` as (its leading letters, the rest): "SW1A1AA" -> ("SW", "1A1AA")."""
     i = 0

@@ -60,6 +60,7 @@ from ari_agent.conversation.slots.postcode_reading import spelled_code_in
 from ari_agent.media.pcm import as_pcm16
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
+from ari_agent.uk_postcodes import spaced
 
 log = logging.getLogger(__name__)
 
@@ -265,10 +266,9 @@ class PairedRecognizer:
         said, check_ms, found = checked if checked is not None else self._check(record, audio)
         latency = heard.latency_ms + check_ms
         if said:
-            spoken = f"{record[:-3]} {record[-3:]}"
-            return _as(dataclasses.replace(heard, text=spoken, engine="whisper-record"), latency, unsure=False,
+            return _as(dataclasses.replace(heard, text=spaced(record), engine="whisper-record"), latency, unsure=False,
                        confidence=1.0), heard, None
-        reading = Transcript(text=f"{found[:-3]} {found[-3:]}" if found else "", confidence=0.5,
+        reading = Transcript(text=spaced(found) if found else "", confidence=0.5,
                              engine="whisper-constrained")  # its time is the check's, counted once
         return None, dataclasses.replace(heard, latency_ms=latency), reading
 

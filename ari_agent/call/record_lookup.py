@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from ari_agent.call.call_log import CallLog
 from ari_agent.seam import CallTool, Expectation, RecordQuery, ToolResult
-from ari_agent.uk_postcodes import is_postcode
+from ari_agent.uk_postcodes import compact, is_postcode
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class RecordLookups:
             result = await self.run_tool(action)
             outcome = "ok" if result.ok else (result.error or "error")
             raw = result.data.get(query.result_field) if result.ok else None
-            found = "".join(raw.split()).upper() if isinstance(raw, str) else ""
+            found = compact(raw) if isinstance(raw, str) else ""
             code = found if is_postcode(found) else None
             return code
         except asyncio.CancelledError:

@@ -93,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
 def record_code(text: str, engine: str) -> str:
     """``--against``'s postcode, checked (AriAgentError: a plain one-line error)."""
-    from ari_agent.uk_postcodes import is_postcode
+    from ari_agent.uk_postcodes import compact, is_postcode
 
-    code = "".join(text.split()).upper()
+    code = compact(text)
     if not is_postcode(code):
         raise AriAgentError(f"--against {text!r}: not a UK postcode (e.g. SW1A 1AA)")
     if engine not in ("whisper", "both"):

@@ -28,7 +28,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from ari_agent.uk_postcodes import LETTER_DISTRICT_AREAS, could_start, is_postcode, split_area
+from ari_agent.uk_postcodes import LETTER_DISTRICT_AREAS, compact, could_start, is_postcode, split_area
 
 Mask = npt.NDArray[np.bool_]
 
@@ -79,7 +79,7 @@ class PostcodeConstraint:
     def exactly(self, code: str) -> Callable[[Sequence[int]], Mask]:
         """A filter that lets the decode write only ``code`` ("SW1A1AA"; any lead, spacing and split into
         tokens the postcode filter allows): for scoring the audio against a code on record."""
-        code = code.upper().replace(" ", "")
+        code = compact(code)
 
         def allowed(ids: Sequence[int]) -> Mask:
             mask = self.allowed(ids).copy()

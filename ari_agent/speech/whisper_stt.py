@@ -56,6 +56,7 @@ from ari_agent.speech.worker_supervisor import (
     WorkerSupervisor,
     spawn_function,
 )
+from ari_agent.uk_postcodes import compact, spaced
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class ConstrainedDecoder:
         if code is None:  # the token cap came first
             return [(0, 0, "", 0.0)]
         # the code itself ("SW1A 1AA"), not the decode's spelling of it: the slot reader gets what was decoded
-        return [(0, 0, f"{code[:-3]} {code[-3:]}", math.exp(got.logprob))]
+        return [(0, 0, spaced(code), math.exp(got.logprob))]
 
     def check(self, audio: npt.NDArray[np.float32], constraint: str, record: str,
               params: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +295,7 @@ class WhisperWorkerPool:
         """The turn's audio against the code on ``record`` (``speech/code_check.py``); blocks; never raises
         for engine failures (``error`` set, and :func:`~ari_agent.speech.code_check.matches` is then False)."""
         t0 = time.perf_counter()
-        code = "".join(record.split()).upper()
+        code = compact(record)
         try:
             reply = self._request("check", as_pcm16(pcm8k, "whisper input"),
                                   {"constraint": constraint, "record": code}, None, timeout_s)
