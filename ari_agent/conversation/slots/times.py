@@ -22,6 +22,10 @@ _AFTERNOON = ("pm", "afternoon", "evening", "night", "tonight")
 _FRACTIONS = {"half": 30, "quarter": 15}
 # Hours a recogniser writes as another word: "to PM" for "two pm"; trusted only before am/pm or o'clock.
 _HOUR_HOMOPHONES = {"to": 2, "too": 2, "for": 4}
+# An hour right after one of these, with no minutes read before it, is no clock time: "past three" is
+# "half past three" with its first word lost (whisper on a phone line), "after three" a range. ("to" is not
+# one: "move it to three" is three o'clock.)
+_RELATIVE = frozenset({"past", "after", "before"})
 
 
 def _meridiem(words: list[str], j: int) -> str | None:
@@ -125,6 +129,8 @@ def _time_at(words: list[str], i: int, require_cue: bool) -> tuple[time, int] | 
                                                or words[i + 1] in ("o'clock", "oclock")):
         mer = _meridiem(words, i + 1)  # "to PM": "two pm"
         return _with_end(_apply(_HOUR_HOMOPHONES[w], 0, mer), i + 2 if mer is None else _meridiem_end(words, i + 1))
+    if i > 0 and words[i - 1] in _RELATIVE:
+        return None
     reading = _hour_reading(words, i)
     if reading is None:
         return None

@@ -89,3 +89,18 @@ def test_digits_when_one_sentence_fits(text: str, want: str) -> None:
 @pytest.mark.parametrize("text", ["1 2 3 4. 5 6 7 8.", "1 2 3 4. 5 6 7.", "5 6 8 3 1.", "12345. 1 2 3 4 5 6", "1.5"])
 def test_digits_in_sentences_that_are_no_repeat_stay_none(text: str) -> None:
     assert parse_digits(text, 4, 4) is None
+
+
+@pytest.mark.parametrize("text", ["past three.", "Pass past three.", "No. past three.", "after three", "before 4 pm"])
+def test_an_hour_after_past_with_its_minutes_lost_is_no_time(text: str) -> None:
+    # whisper heard "half past three" as "past three." on a call (eval voice-phrasings): 3 pm read back,
+    # the caller said no, three times. With no value, the paired grammar's "half past three" is read back.
+    assert parse_time(text) is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("half past three", time(15, 30)), ("ten past three", time(15, 10)), ("move it to three", time(15, 0)),
+    ("twenty five past three", time(15, 25)), ("a quarter past nine am", time(9, 15)),
+])
+def test_times_with_their_minutes_still_read(text: str, want: time) -> None:
+    assert parse_time(text) == want
