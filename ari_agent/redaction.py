@@ -108,6 +108,7 @@ _TENS_WORD: Final = {w: str(20 + 10 * i) for i, w in enumerate(TENS)} | {"fourty
 _REPEAT: Final = {"double": 2, "triple": 3}
 _FILLERS: Final = frozenset({"um", "uh", "er", "erm", "ah", "hmm", "mm", "uhm", "umm"})
 # U+FFFD too: a byte that was not UTF-8 inside a number must not split it into harmless-looking halves.
+_PASSES: Final = 4  # redaction passes over its own result (Redactor.redact_with_findings)
 _RUN_SEPS: Final = frozenset({"-", ",", "/", "(", ")", "–", "—", "\ufffd"})
 
 
@@ -339,17 +340,26 @@ class Redactor:
         return self.redact_with_findings(text)[0]
 
     def redact_with_findings(self, text: str) -> tuple[str, list[Finding]]:
-        found = self.find(text)
-        if not found:
-            return text, found
-        parts: list[str] = []
-        pos = 0
-        for f in found:
-            parts.append(text[pos:f.start])
-            parts.append(f.placeholder)
-            pos = f.end
-        parts.append(text[pos:])
-        return "".join(parts), found
+        """``text`` redacted, and what was found. Redaction is repeated on its own result until it finds
+        nothing more (at most :data:`_PASSES` times), so that redacting twice changes nothing: a placeholder
+        can end a number the first pass could not see ("4111one 6789 6789": "4111" is glued to a word, then
+        ends "one 6789 4111[ACCOUNT]", a 9-digit account number). Each finding's offsets are in the text of
+        the pass that found it."""
+        found_all: list[Finding] = []
+        for _ in range(_PASSES):
+            found = self.find(text)
+            if not found:
+                break
+            parts: list[str] = []
+            pos = 0
+            for f in found:
+                parts.append(text[pos:f.start])
+                parts.append(f.placeholder)
+                pos = f.end
+            parts.append(text[pos:])
+            text = "".join(parts)
+            found_all.extend(found)
+        return text, found_all
 
     def find(self, text: str) -> list[Finding]:
         """The spans to redact, in order, not overlapping (overlaps are merged; the longest names it)."""
