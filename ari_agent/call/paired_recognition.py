@@ -74,7 +74,8 @@ CodeDecoder = Callable[[Expectation, "npt.NDArray[np.int16]"], Transcript]
 # A code turn's audio checked against the code on the caller's record (``WhisperWorkerPool.check_code``):
 # whether it says that code (``speech/code_check.py``), how long the check took, and the code its free
 # constrained decode found (the same decode a code turn's second reading is: not run again).
-RecordChecker = Callable[[str, "npt.NDArray[np.int16]"], "tuple[bool, float, str | None]"]
+RecordCheck = tuple[bool, float, "str | None"]
+RecordChecker = Callable[[str, "npt.NDArray[np.int16]"], RecordCheck]
 
 
 @dataclasses.dataclass
@@ -83,7 +84,7 @@ class _Early:
 
     heard: Transcript
     second: Transcript | None = None  # the constrained decode
-    record: tuple[bool, float, str | None] | None = None  # the check against the code on record
+    record: RecordCheck | None = None  # the check against the code on record
 
 
 class WholeUtteranceRecognizer(SpeechRecognizer, SpeculativeRecognizer, Protocol):
@@ -255,7 +256,7 @@ class PairedRecognizer:
         return _as(heard, latency, unsure=False) if heard.ok else heard
 
     def _against_record(self, record: str, heard: Transcript, audio: npt.NDArray[np.int16],
-                        checked: tuple[bool, float, str | None] | None = None
+                        checked: RecordCheck | None = None
                         ) -> tuple[Transcript | None, Transcript, Transcript | None]:
         """The turn against the code on the caller's record (``checked``: the check, run already on the
         turn's audio after an early decode). That code, as heard (no read-back), when whisper read it or the
@@ -272,7 +273,7 @@ class PairedRecognizer:
                              engine="whisper-constrained")  # its time is the check's, counted once
         return None, dataclasses.replace(heard, latency_ms=latency), reading
 
-    def _check(self, record: str, audio: npt.NDArray[np.int16]) -> tuple[bool, float, str | None]:
+    def _check(self, record: str, audio: npt.NDArray[np.int16]) -> RecordCheck:
         assert self.records is not None
         if not audio.size:
             return False, 0.0, None

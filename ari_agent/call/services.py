@@ -23,7 +23,7 @@ from ari_agent.speech.stt import SttConfig, create_recognizer
 from ari_agent.speech.tts import PromptCache, split_sentences
 
 if TYPE_CHECKING:
-    from ari_agent.call.paired_recognition import CodeDecoder, RecordChecker
+    from ari_agent.call.paired_recognition import CodeDecoder, RecordCheck, RecordChecker
     from ari_agent.speech.whisper_stt import WhisperWorkerPool
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def code_decoder(pool: WhisperWorkerPool) -> CodeDecoder:
 def record_checker(pool: WhisperWorkerPool) -> RecordChecker:
     """A code turn checked against the code on record: the pool's two constrained decodes, judged by
     ``code_check.matches``."""
-    def check(record: str, audio: npt.NDArray[np.int16]) -> tuple[bool, float, str | None]:
+    def check(record: str, audio: npt.NDArray[np.int16]) -> RecordCheck:
         got = pool.check_code(audio, record)
         return matches(got), got.latency_ms, got.heard if got.error is None else None
     return check

@@ -770,7 +770,8 @@ class ConversationEngine:
         if record is None or slot.name not in record.codes or self.task is None:
             return expect
         try:
-            args = {k: render(v, self._values(None, speech=False)) for k, v in record.args.items()}
+            values = self._values(None, speech=False)
+            args = {k: render(v, values) for k, v in record.args.items()}
         except TemplateError:
             return expect
         if self.policy.check_tool_call(self.task.intent, record.tool, verified=self.verified,
