@@ -25,6 +25,8 @@ class Utterance:
     confidence: float = 1.0
     is_final: bool = True
     unsure: bool = False  # the recognisers disagreed on the value in it: read it back before using it
+    # an identity code answer checked against the caller's record, and the audio does not say the code on it
+    off_record: bool = False
     # How much louder than the caller's median of their earlier turns (dB; the call layer measures it,
     # media/loudness.py). None: not measured (text, too short) or too few earlier turns to compare with.
     raised_db: float | None = None

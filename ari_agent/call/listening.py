@@ -86,8 +86,10 @@ class Listener:
                 self.call_log.add("heard", text=transcript.text, confidence=round(transcript.confidence, 2),
                                   stt_ms=round(transcript.latency_ms), error=transcript.error,
                                   speculative=transcript.speculative, unsure=transcript.unsure,
-                                  **({"raised_db": raised} if raised is not None else {}))
-                return Utterance(transcript.text, transcript.confidence, unsure=transcript.unsure, raised_db=raised)
+                                  **({"raised_db": raised} if raised is not None else {}),
+                                  **({"off_record": True} if transcript.off_record else {}))
+                return Utterance(transcript.text, transcript.confidence, unsure=transcript.unsure, raised_db=raised,
+                                 off_record=transcript.off_record)
 
     # ------------------------------------------------------------------ the media clock
     async def run(self) -> None:

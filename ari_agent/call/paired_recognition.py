@@ -47,7 +47,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import date
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -71,10 +71,22 @@ ValueReader = Callable[[Expectation, str], "str | None"]
 # A decode of a code turn's audio constrained to the turn's code_format (``WhisperWorkerPool.transcribe``
 # with ``constraint``): the value, or '' when it made none.
 CodeDecoder = Callable[[Expectation, "npt.NDArray[np.int16]"], Transcript]
-# A code turn's audio checked against the code on the caller's record (``WhisperWorkerPool.check_code``):
-# whether it says that code (``speech/code_check.py``), how long the check took, and the code its free
-# constrained decode found (the same decode a code turn's second reading is: not run again).
-RecordCheck = tuple[bool, float, "str | None"]
+
+
+class RecordCheck(NamedTuple):
+    """A code turn's audio checked against the code on the caller's record (``WhisperWorkerPool.check_code``)."""
+
+    said: bool  # the audio says that code (``speech/code_check.py``)
+    check_ms: float  # how long the check took
+    found: str | None  # the code its free constrained decode found (the code turn's second reading: not run again)
+    ran: bool = True  # False: no check was made (an engine error, no audio), so ``said`` False rejects nothing
+
+    @property
+    def rejected(self) -> bool:
+        """The check ran and the audio does not say the code on record."""
+        return self.ran and not self.said
+
+
 RecordChecker = Callable[[str, "npt.NDArray[np.int16]"], RecordCheck]
 
 
@@ -238,10 +250,18 @@ class PairedRecognizer:
         expect = self._expect
         second = pre.second if pre is not None else None
         if expect.on_record is not None and self.records is not None:
-            sure, heard, second = self._against_record(expect.on_record, heard, audio,
-                                                       pre.record if pre is not None else None)
+            sure, heard, second, check = self._against_record(expect.on_record, heard, audio,
+                                                              pre.record if pre is not None else None)
             if sure is not None:
                 return sure
+            assert check is not None  # a check ran whenever the record was not taken as heard
+            return dataclasses.replace(self._read_unchecked(heard, audio, second), off_record=check.rejected)
+        return self._read_unchecked(heard, audio, second)
+
+    def _read_unchecked(self, heard: Transcript, audio: npt.NDArray[np.int16], second: Transcript | None
+                        ) -> Transcript:
+        """A code turn read as heard (no code on record, or the check did not find it): see :meth:`_read_code`."""
+        expect = self._expect
         verdict = code_verdict(self.read_value(expect, heard.text) if heard.ok else None, heard.ok, heard.text)
         if verdict != "decode_again":
             return _as(heard, heard.latency_ms, unsure=verdict == "whisper_unsure")
@@ -257,31 +277,31 @@ class PairedRecognizer:
 
     def _against_record(self, record: str, heard: Transcript, audio: npt.NDArray[np.int16],
                         checked: RecordCheck | None = None
-                        ) -> tuple[Transcript | None, Transcript, Transcript | None]:
+                        ) -> tuple[Transcript | None, Transcript, Transcript | None, RecordCheck | None]:
         """The turn against the code on the caller's record (``checked``: the check, run already on the
         turn's audio after an early decode). That code, as heard (no read-back), when whisper read it or the
         check says the audio holds it; else (None, whisper's transcript with the check's time added, the
-        check's own constrained reading), and the turn is read as any code turn."""
+        check's own constrained reading, the check), and the turn is read as any code turn."""
         if heard.ok and self.read_value(self._expect, heard.text) == record:
-            return _as(heard, heard.latency_ms, unsure=False, confidence=1.0), heard, None
-        said, check_ms, found = checked if checked is not None else self._check(record, audio)
-        latency = heard.latency_ms + check_ms
-        if said:
+            return _as(heard, heard.latency_ms, unsure=False, confidence=1.0), heard, None, None  # no check
+        check = checked if checked is not None else self._check(record, audio)
+        latency = heard.latency_ms + check.check_ms
+        if check.said:
             return _as(dataclasses.replace(heard, text=spaced(record), engine="whisper-record"), latency, unsure=False,
-                       confidence=1.0), heard, None
-        reading = Transcript(text=spaced(found) if found else "", confidence=0.5,
+                       confidence=1.0), heard, None, check
+        reading = Transcript(text=spaced(check.found) if check.found else "", confidence=0.5,
                              engine="whisper-constrained")  # its time is the check's, counted once
-        return None, dataclasses.replace(heard, latency_ms=latency), reading
+        return None, dataclasses.replace(heard, latency_ms=latency), reading, check
 
     def _check(self, record: str, audio: npt.NDArray[np.int16]) -> RecordCheck:
         assert self.records is not None
         if not audio.size:
-            return False, 0.0, None
+            return _NOT_CHECKED
         try:
             return self.records(record, audio)
         except Exception as exc:  # the turn goes on as any code turn
             log.warning("code check failed on a code turn: %s", type(exc).__name__)
-            return False, 0.0, None
+            return _NOT_CHECKED
 
     def close(self) -> None:
         self.whisper.close()
@@ -293,6 +313,8 @@ class PairedRecognizer:
         except Exception:  # an abandoned turn's result is not wanted
             pass
 
+
+_NOT_CHECKED: Final = RecordCheck(said=False, check_ms=0.0, found=None, ran=False)
 
 Verdict = Literal["agreed", "whisper_unsure", "grammar", "whisper"]
 

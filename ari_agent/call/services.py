@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from ari_agent.call.paired_recognition import RecordCheck
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.conversation.nlu import IntentClassifier
 from ari_agent.conversation.throttle import Throttle
@@ -23,7 +25,7 @@ from ari_agent.speech.stt import SttConfig, create_recognizer
 from ari_agent.speech.tts import PromptCache, split_sentences
 
 if TYPE_CHECKING:
-    from ari_agent.call.paired_recognition import CodeDecoder, RecordCheck, RecordChecker
+    from ari_agent.call.paired_recognition import CodeDecoder, RecordChecker
     from ari_agent.speech.whisper_stt import WhisperWorkerPool
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,8 @@ def record_checker(pool: WhisperWorkerPool) -> RecordChecker:
     ``code_check.matches``."""
     def check(record: str, audio: npt.NDArray[np.int16]) -> RecordCheck:
         got = pool.check_code(audio, record)
-        return matches(got), got.latency_ms, got.heard if got.error is None else None
+        return RecordCheck(matches(got), got.latency_ms, got.heard if got.error is None else None,
+                           ran=got.error is None and math.isfinite(got.record_score))
     return check
 
 

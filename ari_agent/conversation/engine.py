@@ -232,6 +232,9 @@ class ConversationEngine:
         self.prompt: list[str] = []  # what was said since the caller last spoke
         self.question_unheard = False
         self.attempts = 0  # failed answers to the current question
+        # per answer to the current identity question: its audio was checked against the code on the caller's
+        # record and does not say it (Utterance.off_record)
+        self.off_record: list[bool] = []
         self.silences = 0
         self.no_matches = 0
         self.frustration = FrustrationTracker(intent_map.spec.frustration)
@@ -312,6 +315,8 @@ class ConversationEngine:
         self.turns += 1
         self.silences = 0
         unheard, self.question_unheard = self.question_unheard, False
+        if self.question.kind == "identity":  # (a read-back's yes or no is no answer to the code question)
+            self.off_record.append(event.off_record)
         if self.turns > self.spec.limits.max_turns:
             return self._transfer("max_turns")
         text = event.text.strip()
@@ -1074,6 +1079,8 @@ class ConversationEngine:
         # An unclear answer to a confirmation is asked again once, with its facts, then a person takes over.
         limit = min(self.spec.limits.reprompts, 1) if q.kind == "confirm" else self.spec.limits.reprompts
         if self.attempts > limit:
+            if condition == "slot_unfilled" and q.kind == "identity" and self.off_record and all(self.off_record):
+                return self._not_the_record(q)
             detail = detail or (q.slot.name if q.slot is not None else "")
             return self._transfer(condition, detail=detail)
         if q.kind == "confirm" and self.task is not None:
@@ -1083,6 +1090,18 @@ class ConversationEngine:
             return self._ask(Question(q.kind, self._render(q.slot.reprompt, self.task, speech=True) or q.text,
                                       q.expect, q.slot, q.timeout_s), [], count=False)
         return self._ask(q, [self.spec.prompts.not_understood], count=False)
+
+    def _not_the_record(self, q: Question) -> list[Action]:
+        """Every answer to an identity code question was checked against the code on the caller's record and
+        none says it: the code was not read, but it is known not to be the one on record. That is a failed
+        verification (counted for the caller and the account like one), not a slot the agent could not fill."""
+        assert q.slot is not None
+        n = len(self.off_record)
+        self.notes.append(f"identity not verified: none of {n} answers for {q.slot.name} matched the record")
+        trip = self.guard.verification_failed(self.caller_id) if self.guard is not None else None
+        if trip is not None:
+            return self._transfer(trip.condition, detail=trip.detail)
+        return self._transfer("verification_failed", detail=f"{q.slot.name}: {n} answers, none the code on record")
 
     def _not_understood(self) -> list[Action]:
         if self.question.kind in ("open", "anything_else"):
@@ -1095,6 +1114,7 @@ class ConversationEngine:
         """Say ``said`` and the question, then listen for the answer."""
         if count:
             self.attempts = 0
+            self.off_record = []
         self.question = question
         self.prompt = [*said, question.text]
         return [*(Say(s) for s in said), Say(question.text), Listen(question.expect, question.timeout_s)]

@@ -60,6 +60,10 @@ class Transcript:
     """The value in it (a number, code, date or time) is not to be used as heard: two recognisers disagreed on
     it, or only one could hear the turn. The conversation reads it back first ("I have 1 2 3 4. Is that
     right?")."""
+    off_record: bool = False
+    """An identity code turn checked against the code on the caller's record (``speech/code_check.py``), and
+    the check ran and found the audio does not say it. The conversation counts an identity question whose
+    every answer was off the record as a failed verification, not a code it could not hear."""
 
     @property
     def no_match(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ari_agent.call.paired_recognition import PairedRecognizer, SlotReader
+from ari_agent.call.paired_recognition import PairedRecognizer, RecordCheck, SlotReader
 from ari_agent.conversation.intent_map import load_intent_map
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import Transcript
@@ -314,11 +314,11 @@ class Records:
         self.found = found
         self.asked: list[tuple[str, int]] = []
 
-    def __call__(self, record: str, audio: Any) -> tuple[bool, float, str | None]:
+    def __call__(self, record: str, audio: Any) -> RecordCheck:
         self.asked.append((record, int(audio.size)))
         if self.said is None:
             raise RuntimeError("worker pipe closed")
-        return self.said, 300.0, self.found
+        return RecordCheck(self.said, 300.0, self.found)
 
 
 def record_turn(reader: SlotReader, whisper: str, records: Records, codes: Codes,
@@ -334,7 +334,7 @@ def record_turn(reader: SlotReader, whisper: str, records: Records, codes: Codes
 def test_the_code_on_record_heard_by_whisper_is_used_as_heard_without_a_check(reader: SlotReader) -> None:
     records, codes = Records(True), Codes("")
     t = record_turn(reader, "SW1A 1AA.", records, codes)
-    assert (t.text, t.unsure, t.confidence) == ("SW1A 1AA.", False, 1.0)  # not read back
+    assert (t.text, t.unsure, t.confidence, t.off_record) == ("SW1A 1AA.", False, 1.0, False)  # not read back
     assert records.asked == [] and codes.audio == []
 
 
@@ -343,6 +343,7 @@ def test_audio_the_check_finds_the_record_in_is_the_record_as_heard(reader: Slot
     records, codes = Records(True), Codes("ST18 1AS")
     t = record_turn(reader, "S-tubel, he won a...", records, codes, early=early)
     assert (t.text, t.unsure, t.confidence, t.engine) == ("SW1A 1AA", False, 1.0, "both:whisper-record")
+    assert not t.off_record
     # on the whole turn's audio, or right after an early decode on its audio (so the settled turn waits for
     # neither); no second reading
     assert records.asked == [("SW1A1AA", 160 if early else 480)] and codes.audio == []
@@ -354,16 +355,29 @@ def test_a_failed_check_reads_back_its_own_constrained_reading(reader: SlotReade
     records, codes = Records(False, found="SW1A1AB"), Codes("ST18 1AS")
     t = record_turn(reader, "S-tubel, he won a...", records, codes, early=early)
     assert (t.text, t.unsure, t.engine) == ("SW1A 1AB", True, "both:whisper-constrained")  # read back
+    assert t.off_record  # and known not to be the code on record, whatever the caller says to the read-back
     assert len(records.asked) == 1 and codes.audio == []  # the check's free decode is the second reading
-    # a broken check: the turn goes on with whisper's words (nothing read back)
+    # a broken check: the turn goes on with whisper's words (nothing read back), and nothing is known of the record
     records = Records(None)
     t = record_turn(reader, "S-tubel, he won a...", records, Codes("SW1A 1AB"))
     assert (t.text, t.unsure) == ("S-tubel, he won a...", False) and records.asked == [("SW1A1AA", 480)]
+    assert not t.off_record
 
 def test_whisper_reading_another_code_is_checked_then_read_back_as_heard(reader: SlotReader) -> None:
     records = Records(False)
     t = record_turn(reader, "M1 1AE.", records, Codes(""))
-    assert (t.text, t.unsure) == ("M1 1AE.", True) and records.asked == [("SW1A1AA", 480)]
+    assert (t.text, t.unsure, t.off_record) == ("M1 1AE.", True, True) and records.asked == [("SW1A1AA", 480)]
+
+
+def test_a_check_that_could_not_run_rejects_nothing() -> None:
+    no_check = RecordCheck(False, 0.0, None, ran=False)  # an engine error or an unwritable record
+    assert not no_check.rejected and RecordCheck(False, 300.0, "M11AE").rejected
+    assert not RecordCheck(True, 300.0, None).rejected
+
+
+def test_without_a_code_on_record_no_answer_is_off_the_record(reader: SlotReader) -> None:
+    t = record_turn(reader, "M1 1AE.", Records(False), Codes(""), on_record=None)
+    assert (t.text, t.unsure, t.off_record) == ("M1 1AE.", True, False)
 
 
 def test_without_a_code_on_record_nothing_is_checked(reader: SlotReader) -> None:

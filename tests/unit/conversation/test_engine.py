@@ -393,3 +393,36 @@ def test_the_postcode_question_carries_the_record_lookup_for_the_customer_named(
     engine.kill_switch = True
     assert engine.policy.check_tool_call(demo_map.intent("appointment_confirm"), "identity_record",  # type: ignore[arg-type]
                                          verified="none", confirmed=False) is not None
+
+
+def _postcode_answers(engine: ConversationEngine, *off_record: bool) -> list[Action]:
+    """Answers to the identity postcode question, each read back (heard unsure) and refused."""
+    _start(engine, "I want to confirm my appointment")
+    engine.handle(Utterance("1001"))
+    assert engine.question.kind == "identity" and engine.question.slot is not None
+    out: list[Action] = []
+    for off in off_record:
+        out = engine.handle(Utterance("N11 8EA", 0.5, unsure=True, off_record=off))
+        assert engine.question.kind == "read_back"
+        out = engine.handle(Utterance("no"))
+    return out
+
+
+def test_an_identity_code_never_on_the_record_is_a_failed_verification(make_engine: Make) -> None:
+    """Every answer's audio was checked against the record and none says the code on it: the code was never
+    read, but it is known not to be the caller's. A failed verification, not a slot the agent could not fill."""
+    out = _postcode_answers(make_engine(), True, True, True)
+    transfer = out[-1]
+    assert isinstance(transfer, Transfer) and transfer.reason == "verification_failed"
+    assert not any(isinstance(a, CallTool) and a.name == "verify_identity" for a in out)
+
+
+@pytest.mark.parametrize("off_record", [(True, False, True), (False, False, False)])
+def test_a_code_answer_not_checked_against_the_record_leaves_it_unfilled(make_engine: Make,
+                                                                         off_record: tuple[bool, ...]) -> None:
+    """One answer whose check did not run (or found nothing against it): the agent cannot say the caller's
+    code is not on record, only that it could not get one."""
+    out = _postcode_answers(make_engine(), *off_record)
+    transfer = out[-1]
+    assert isinstance(transfer, Transfer) and transfer.reason == "slot_unfilled"
+

@@ -220,3 +220,24 @@ def test_no_throttle_is_the_default(make_engine: Callable[..., ConversationEngin
     assert make_engine().guard is None
 
 
+
+
+def test_postcodes_off_the_record_count_as_failed_checks(make_engine: Callable[..., ConversationEngine],
+                                                         throttle: Throttle, trips: list[Trip]) -> None:
+    """By voice, a postcode checked against the record and not on it is read back, and a refused read-back
+    reaches no verify call. Without counting those, a caller could guess postcodes by voice past the lock-out:
+    each call ending on answers all off the record counts as a failed check."""
+    def guessing() -> Call:
+        call = Call(make_engine(throttle=throttle)).say("I want to confirm my appointment", "1001")
+        for _ in range(3):
+            call.feed(Utterance("N11 8EA", 0.5, unsure=True, off_record=True))
+            call.say("no")
+        return call
+
+    calls = [guessing() for _ in range(3)]
+    assert [c.transfer.reason for c in calls] == ["verification_failed"] * 3
+    assert not any(t.name == "verify_identity" for c in calls for t in c.tools)
+    assert "throttle verification_" in calls[2].transfer.context["reason"]
+    assert [t.rule for t in trips] == ["verification_caller"]
+    honest = Call(make_engine(throttle=throttle)).say("I want to confirm my appointment", "1001", "SW1A 1AA")
+    assert not honest.verified  # locked: the right code is no longer checked from this caller
