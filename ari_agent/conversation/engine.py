@@ -1285,7 +1285,9 @@ class ConversationEngine:
                            escalated_because=diverted.escalated_because)
             if self.closed_menu is not None:
                 context["offers"] = ",".join(self.closed_menu[2])
-        values = self._values(self.task, speech=False)
+        # a request already completed ("anything else?" -> "a person, please") hands off with what it gathered
+        done = self.last_task if self.last_task is not None and self.last_task.intent is intent else None
+        values = self._values(self.task or done, speech=False)
         for name in esc.context_fields:
             if name in values:
                 context[f"slot.{name}" if "." not in name else name] = values[name]

@@ -426,3 +426,17 @@ def test_a_code_answer_not_checked_against_the_record_leaves_it_unfilled(make_en
     transfer = out[-1]
     assert isinstance(transfer, Transfer) and transfer.reason == "slot_unfilled"
 
+
+
+def test_a_handoff_after_a_completed_request_carries_what_it_gathered(make_engine: Make) -> None:
+    """"Anything else?" -> "a person, please": the screen-pop's slots table showed nothing while the summary
+    named order 4567; the request just completed gives the handoff its context fields."""
+    engine = make_engine()
+    _start(engine, "where is my order")
+    lookup = engine.handle(Utterance("4567"))[-1]
+    assert isinstance(lookup, CallTool)
+    engine.handle(ToolResult(lookup.call_id, True, {"status": "shipped", "eta": "2026-12-10", "carrier": "UPS"}))
+    transfer = engine.handle(Utterance("can I talk to a person"))[-1]
+    assert isinstance(transfer, Transfer) and transfer.reason == "caller_request"
+    assert transfer.context["intent"] == "order_status"
+    assert (transfer.context["slot.order_number"], transfer.context["result.status"]) == ("4567", "shipped")
