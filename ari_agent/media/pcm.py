@@ -204,7 +204,15 @@ def resample(arr: npt.ArrayLike, in_rate: int, out_rate: int, quality: ResampleQ
         return samples.copy()
     if samples.size == 0:
         return np.zeros(0, dtype=np.int16)
-    out: Pcm = soxr.resample(samples, in_rate, out_rate, quality=quality)
+    return _quantise(soxr.resample(samples.astype(np.float32), in_rate, out_rate, quality=quality))
+
+
+def _quantise(wide: npt.NDArray[np.float32]) -> Pcm:
+    """soxr's output back to int16, rounded to nearest. Not soxr's own int16 output: that is dithered with
+    random noise, so the same audio resampled twice differed by 1 LSB here and there (4-8 distinct outputs
+    of one stream over a dozen runs), enough to flip a borderline pocketsphinx decode and to make a prompt
+    cache's copy differ from the audio it was made from."""
+    out: Pcm = np.clip(np.rint(wide), -32768, 32767).astype(np.int16)
     return out
 
 
@@ -226,7 +234,7 @@ class Resampler:
         self.quality: ResampleQuality = quality
         self._stream: soxr.ResampleStream | None = None
         if in_rate != out_rate:
-            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=quality)
 
     @property
     def passthrough(self) -> bool:
@@ -237,14 +245,13 @@ class Resampler:
         samples = as_pcm16(chunk, "Resampler.process")
         if self._stream is None:
             return samples.copy()
-        out: Pcm = self._stream.resample_chunk(samples)
-        return out
+        return _quantise(self._stream.resample_chunk(samples.astype(np.float32)))
 
     def flush(self) -> Pcm:
         """Return the remaining held-back samples and reset for a new stream."""
         if self._stream is None:
             return np.zeros(0, dtype=np.int16)
-        out: Pcm = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        out = _quantise(self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
         self._stream.clear()
         return out
 
