@@ -93,6 +93,9 @@ class Expectation:
         "open", "yes_no", "digits", "number", "date", "time", "choice", "letters", "free_text"
     ] = "open"
     phrases: tuple[str, ...] = ()
+    # what the turn is about, in words, for a recogniser that takes a text prompt (whisper's initial prompt);
+    # open turns: the map's intent descriptions (IntentMap.open_context)
+    context: str = ""
     min_digits: int | None = None
     max_digits: int | None = None
     choices: tuple[str, ...] = ()

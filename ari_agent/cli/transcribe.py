@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ari_agent.config import load_config
-from ari_agent.conversation.intent_map import DEMO_MAP_PATH, load_intent_map
+from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.errors import AriAgentError, MediaError
 from ari_agent.media.pcm import Pcm, wav_to_line_rate
 from ari_agent.seam import Expectation
@@ -51,9 +51,9 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def expectation(kind: str, digits: str | None, phrases: tuple[str, ...]) -> Expectation:
+def expectation(kind: str, digits: str | None, intent_map: IntentMap) -> Expectation:
     if kind == "open":
-        return Expectation(kind="open", phrases=phrases)
+        return intent_map.open_expectation()
     if kind == "digits" and digits:
         lo, _, hi = digits.partition("-")
         try:
@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = resolve_engines(load_config(args.config)).config  # stt.engine auto: as `ari-agent run` decides it
     intent_map = load_intent_map(args.map or cfg.conversation.intent_map or DEMO_MAP_PATH)
-    phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
-    expect = expectation(args.expect, args.digits, phrases)
+    expect = expectation(args.expect, args.digits, intent_map)
     record = record_code(args.against, cfg.stt.engine) if args.against else None
     pool = None
     if cfg.stt.engine in ("whisper", "both"):

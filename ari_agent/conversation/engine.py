@@ -245,7 +245,8 @@ class ConversationEngine:
         self.notes: list[str] = []
         self.ended = False
         self.started = False
-        self._open_phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
+        self._open = intent_map.open_expectation()
+        self._anything_else = intent_map.open_expectation(also=("no thanks", "that's all", "yes"))
 
     # ------------------------------------------------------------------ public API
 
@@ -1128,10 +1129,10 @@ class ConversationEngine:
         return heard - start >= len(question_words) - slack
 
     def _open_expectation(self) -> Expectation:
-        return Expectation(kind="open", phrases=self._open_phrases, dtmf=True)
+        return self._open
 
     def _anything_else_expectation(self) -> Expectation:
-        return Expectation(kind="open", phrases=(*self._open_phrases, "no thanks", "that's all", "yes"), dtmf=True)
+        return self._anything_else
 
     def _slot_expectation(self, slot: SlotSpec) -> Expectation:
         kind = slot.type

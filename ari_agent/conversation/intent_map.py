@@ -30,12 +30,16 @@ from ari_agent.conversation.nlu import IntentSpec
 from ari_agent.conversation.templates import GLOBAL_NAMES, NAMESPACES, TemplateError, placeholders
 from ari_agent.errors import ConfigError
 from ari_agent.integrations.tools_config import ToolsConfig
+from ari_agent.seam import Expectation
 from ari_agent.yaml_source import LineIndex, format_key_path, load_yaml, load_yaml_text, validate
 
 DEMO_MAP_PATH = Path(__file__).resolve().parent.parent / "data" / "demo-intent-map.yaml"
 MAX_EXAMPLES = 10
 _IDENT = r"^[a-z][a-z0-9_]*$"
 _HOURS = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$")
+_BRACKETED = re.compile(r"\s*\([^)]*\)")
+# whisper's initial prompt on open turns; whisper.cpp keeps at most n_text_ctx / 2 (224) tokens of it
+OPEN_CONTEXT_CHARS: Final = 320
 
 SlotType = Literal["digits", "number", "date", "time", "yes_no", "choice", "letters", "free_text"]
 # How a map's country writes postcodes (slots.letters.PostcodeFormat): "uk" checks the UK shape
@@ -449,6 +453,34 @@ class IntentMap:
 
     def intent(self, name: str) -> IntentDefinition | None:
         return next((i for i in self.spec.intents if i.name == name), None)
+
+    def open_phrases(self) -> tuple[str, ...]:
+        """The enabled intents' example phrasings: an open turn's recogniser bias (``Expectation.phrases``,
+        the grammar recogniser's domain LM)."""
+        return tuple(ex for i in self.spec.intents if i.enabled for ex in i.examples)
+
+    def open_expectation(self, *, also: tuple[str, ...] = ()) -> Expectation:
+        """An open turn's Listen expectation (the engine's, and the benches' that measure it): the examples
+        (and ``also``) for the grammar LM, the descriptions for whisper's prompt, the keypad accepted."""
+        return Expectation(kind="open", phrases=(*self.open_phrases(), *also), context=self.open_context(),
+                           dtmf=True)
+
+    def open_context(self, limit: int = OPEN_CONTEXT_CHARS) -> str:
+        """What an open turn is about, in words: the enabled intents' descriptions, remarks in brackets left
+        out, as many whole ones as fit ``limit`` characters (``Expectation.context``: whisper's initial
+        prompt). Measured against the first examples as the prompt: docs/speech-bench.md, 2026-12-07."""
+        text = ""
+        for intent in self.spec.intents:
+            if not intent.enabled:
+                continue
+            sentence = _BRACKETED.sub("", intent.description).strip().rstrip(".!?")
+            if not sentence:
+                continue
+            sentence = sentence[0].upper() + sentence[1:] + "."
+            if len(text) + len(sentence) + 1 > limit:
+                break
+            text = f"{text} {sentence}" if text else sentence
+        return text
 
     def nlu_intents(self) -> list[IntentSpec]:
         """The enabled intents as the classifier sees them."""

@@ -80,12 +80,12 @@ class Judge:
         self.today = today
         self.router = IntentRouter(intent_map, classifier or build_classifier(intent_map.nlu_intents()))
         self.slots = {s.name: s for s in intent_map.slots()}
-        self.open_phrases = tuple(ex for i in intent_map.intents if i.enabled for ex in i.examples)
+        self.open = intent_map.open_expectation()
 
     def expectation(self, item: PhoneItem) -> Expectation:
         """The Listen the engine would issue for this turn (as ``engine._slot_expectation`` builds it)."""
         if item.kind in ("open", "out_of_scope"):
-            return Expectation(kind="open", phrases=self.open_phrases, dtmf=True)
+            return self.open
         if item.kind == "yes_no":
             return Expectation(kind="yes_no", dtmf=True)
         spec = self.slots[item.slot or ""]

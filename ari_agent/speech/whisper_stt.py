@@ -432,7 +432,10 @@ def create_whisper_pool(config: SttConfig | WhisperSettings, models_dir: Path | 
 
 
 def prompt_for(expect: Expectation) -> str | None:
-    """A short initial prompt nudging whisper towards the expected wording (None: no prompt)."""
+    """A short initial prompt nudging whisper towards the expected wording (None: no prompt). An open turn: what
+    it is about (``expect.context``, the map's descriptions), else the first of its example phrasings."""
+    if expect.kind == "open" and expect.context:
+        return expect.context
     if expect.kind == "open" and expect.phrases:
         text = ""
         for phrase in expect.phrases:

@@ -201,3 +201,23 @@ def test_the_record_lookup_is_checked(change: tuple[str, str], key: str, reason:
     with pytest.raises(ConfigError) as info:
         parse_intent_map(text.replace(change[0], change[1]), "m.yaml")
     assert info.value.key_path == key and reason in info.value.reason, str(info.value)
+
+
+def test_open_context_is_the_descriptions_that_fit(demo_map: IntentMap) -> None:
+    """Whisper's open-turn prompt: every enabled intent's description, remarks in brackets left out."""
+    context = demo_map.open_context()
+    assert context.startswith("Tell the caller where their order is. Confirm an existing appointment.")
+    assert "Pay a bill." in context and "restricted" not in context and "(" not in context
+    assert context.endswith("The caller asks for a person.")
+    # whole descriptions only, as many as fit
+    short = demo_map.open_context(limit=80)
+    assert short == "Tell the caller where their order is. Confirm an existing appointment."
+    expect = demo_map.open_expectation(also=("no thanks",))
+    assert (expect.kind, expect.context, expect.dtmf) == ("open", context, True)
+    assert expect.phrases[-1] == "no thanks" and expect.phrases[:-1] == demo_map.open_phrases()
+
+
+def test_open_context_skips_disabled_intents() -> None:
+    text = (DATA / "minimal-map.yaml").read_text().replace(
+        "    description: \"Order status.\"", "    description: \"Order status.\"\n    enabled: false")
+    assert parse_intent_map(text, "m.yaml").open_context() == ""

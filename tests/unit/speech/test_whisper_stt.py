@@ -164,6 +164,9 @@ def test_prompts_follow_the_expectation() -> None:
     assert prompt_for(Expectation(kind="yes_no")) == "Yes. No."
     assert prompt_for(Expectation(kind="open", phrases=("where is my order", "pay my bill"))) == \
         "where is my order. pay my bill."
+    # the map's descriptions, when the turn carries them, instead of the examples
+    assert prompt_for(Expectation(kind="open", phrases=("where is my order",), context="Order status.")) == \
+        "Order status."
     assert prompt_for(Expectation(kind="free_text")) is None
 
 
