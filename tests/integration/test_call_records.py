@@ -98,7 +98,7 @@ async def test_a_broken_records_database_never_breaks_the_call(pbx: LocalPbx, tm
         async with InProcessAgent(cfg) as agent:
             assert agent.caller is not None and agent.manager is not None
             wavs = [synthesize_caller("Can I speak to a real person please?", "flite:rms", voice_dir)]
-            await agent.caller.place_dialog(wavs, "t", tail_wait_s=8)
+            await agent.caller.place_dialog(wavs, "t", tail_wait_s=12)  # two handoff lines after it: 8 s was tight
             await agent.manager.wait_idle(20)
             outcomes = list(agent.manager.outcomes)
             assert agent.manager.records is not None and agent.manager.records.failed == 1
