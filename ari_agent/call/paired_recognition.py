@@ -25,11 +25,20 @@ what can still become a postcode (``speech/token_constraint.py``, run in the whi
 is read back. On the phone set's 80 postcodes: 21 right with whisper alone, 27 with the constrained decode
 after it (docs/speech-bench.md). Words that are no code ("I don't know it") stand as heard.
 
-Open, yes/no, choice and free-text turns are whisper's alone. This is the rule measured by ``ari-agent
+Yes/no turns are whisper's, with the yes/no grammar decoding the same audio beside it (its partials do not
+drive the endpointer there). Whisper's verdict stands, except where it is unclear only for a recogniser's
+slip beside an answer and the grammar, on its own, heard that answer (:func:`grammar_answer_stands`): a yes
+with one word whisper cannot place and nothing against it ("She would go ahead." for "sure, go ahead", the
+grammar "sure"), or a no that runs on into a yes ("No, it is." for "no it isn't", the grammar "no it isn't").
+Either engine alone never consents: the grammar forces some hedges into a yes, and whisper's stray word may
+be a condition it misheard; both together are two independent hearings of one answer. A whisper failure on a
+yes/no turn is not replaced by the grammar's answer.
+
+Open, choice and free-text turns are whisper's alone. This is the rule measured by ``ari-agent
 bench stt --engines both`` on the generated phone set (docs/speech-bench.md): 4-digit numbers 45.0 % /
 85.0 % / 87.5 % right (pocketsphinx / whisper / both) with 32 / 2 / **0** wrong values used as heard; for
-yes/no whisper's verdict was best (92.9 %, 0 of 62 non-yes answers heard as yes), and pocketsphinx's domain
-LM pulls out-of-scope requests into domain words, so neither is paired.
+yes/no whisper's verdict was best alone (92.9 %, 0 of 62 non-yes answers heard as yes); pocketsphinx's domain
+LM pulls out-of-scope requests into domain words, so open turns are not paired.
 
 The grammar's partial results still drive the endpointer on paired turns (whisper gives none), as in the
 pocketsphinx mode. The paired grammar runs without lattice posteriors (:func:`paired_grammar_settings`): its
@@ -57,6 +66,7 @@ from ari_agent.conversation.intent_map import IntentMap, SlotSpec
 from ari_agent.conversation.slots import parse_digits, parse_slot
 from ari_agent.conversation.slots.digits import digit_runs
 from ari_agent.conversation.slots.postcode_reading import spelled_code_in
+from ari_agent.conversation.slots.yes_no import first_answer, read_yes_no, unaccounted_words
 from ari_agent.media.pcm import as_pcm16
 from ari_agent.seam import Expectation
 from ari_agent.speech.recognizer import SpeculativeRecognizer, SpeechRecognizer, Transcript
@@ -142,6 +152,7 @@ class PairedRecognizer:
         self.records = records
         self._expect = Expectation()
         self._paired = False
+        self._yes_no = False  # a yes/no turn: paired, but the grammar's partials do not drive the endpointer
         self._coded = False  # a code turn (letters with a code_format): whisper, then its constrained decode
         # the constrained decode or record check run right after an early decode (decode())
         self._early_code: _Early | None = None
@@ -149,7 +160,8 @@ class PairedRecognizer:
     def start(self, expect: Expectation) -> None:
         self._expect = expect
         self._coded = self.codes is not None and expect.kind == "letters" and expect.code_format is not None
-        self._paired = expect.kind in VALUE_KINDS and not self._coded
+        self._yes_no = expect.kind == "yes_no"
+        self._paired = (expect.kind in VALUE_KINDS and not self._coded) or self._yes_no
         self._early_code = None
         self.whisper.start(expect)
         if self._paired:
@@ -161,7 +173,7 @@ class PairedRecognizer:
             self.grammar.feed(pcm8k)
 
     def partial(self) -> str:
-        return self.grammar.partial() if self._paired else ""
+        return self.grammar.partial() if self._paired and not self._yes_no else ""
 
     def finish(self) -> Transcript:
         if self._coded:
@@ -223,6 +235,11 @@ class PairedRecognizer:
     def combine(self, grammar: Transcript, heard: Transcript) -> Transcript:
         """One transcript from the grammar's and whisper's results on the same paired turn."""
         latency = max(grammar.latency_ms, heard.latency_ms)
+        if self._yes_no:
+            if heard.ok and grammar.ok and grammar_answer_stands(heard.text, grammar.text):
+                log.info("yes/no turn: the grammar's answer stands for whisper's unclear reading")
+                return _as(grammar, latency, unsure=False)
+            return dataclasses.replace(heard, latency_ms=latency)
         if not heard.ok:
             if not grammar.ok:
                 return heard
@@ -350,6 +367,21 @@ def code_verdict(mine: str | None, whisper_ok: bool, whisper_text: str) -> CodeV
     if whisper_ok and whisper_text.strip() and not spelled_code_in(whisper_text):
         return "whisper"
     return "decode_again"
+
+
+def grammar_answer_stands(whisper_text: str, grammar_text: str) -> bool:
+    """On a yes/no turn, the grammar's answer stands for whisper's unclear reading (module docstring): the
+    grammar heard a yes and whisper a yes with exactly one word it cannot place and no hedge, no, question,
+    condition or wait; or the grammar heard a no and whisper's answer begins with a no and runs on into a yes."""
+    heard = read_yes_no(whisper_text)
+    if not heard.unclear:
+        return False
+    theirs = read_yes_no(grammar_text)
+    if theirs.yes:
+        return heard.reason == "other" and heard.heard_yes and len(unaccounted_words(whisper_text)) == 1
+    if theirs.no:
+        return heard.reason == "mixed" and first_answer(whisper_text) == "no"
+    return False
 
 
 def same_but_repeats(a: str, b: str) -> bool:

@@ -36,7 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from ari_agent.call.paired_recognition import code_verdict, paired_grammar_settings, pick
+from ari_agent.call.paired_recognition import code_verdict, grammar_answer_stands, paired_grammar_settings, pick
 from ari_agent.config import PocketsphinxSettings
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.routing import IntentRouter
@@ -54,6 +54,7 @@ from ari_agent.uk_postcodes import INWARD, is_postcode
 ENGINES: Final = ("pocketsphinx", "whisper", "both")
 # Turn kinds answered with a slot value (a read-back can confirm it; a wrong one used as heard is a wrong order).
 SLOT_KINDS: Final = frozenset({"digits", "postcode", "date", "time"})
+PAIRED_KINDS: Final = SLOT_KINDS | {"yes_no"}  # the kinds the "both" engine hears with the grammar as well
 FILLERS: Final = frozenset("uh um umm er erm hmm mm ah".split())
 
 
@@ -106,12 +107,12 @@ class Judge:
 
 
 def combine(kind: str, ps: Reading, wh: Reading, wh_text: str = "") -> Reading:
-    """The "both" engine as calls run it (``call/paired_recognition.py``): open, out-of-scope and yes/no turns
-    are whisper's alone (the grammar does not run there); a slot value follows the production rule,
-    :func:`ari_agent.call.paired_recognition.pick`: the value both agree on, used as heard; otherwise
-    whisper's, or pocketsphinx's (when whisper's transcript gave none, or on a number turn differed only in
-    the count of a repeated digit), with ``confirm`` set: it is read back before it is used; none when
-    whisper's words hold no number at all.
+    """The "both" engine as calls run it (``call/paired_recognition.py``) on verdicts alone: open,
+    out-of-scope and yes/no turns are whisper's (``run_one`` applies ``grammar_answer_stands`` on yes/no
+    turns' words); a slot value follows the production rule, :func:`ari_agent.call.paired_recognition.pick`:
+    the value both agree on, used as heard; otherwise whisper's, or pocketsphinx's (when whisper's transcript
+    gave none, or on a number turn differed only in the count of a repeated digit), with ``confirm`` set: it
+    is read back before it is used; none when whisper's words hold no number at all.
     """
     if kind not in SLOT_KINDS:
         return Reading(wh.value)
@@ -261,7 +262,7 @@ class SttBench:
             seen.add(key)
             if self.run_ps:
                 recognise_utterance(self._pocketsphinx(u.voice), expect, silence)
-            if "both" in self.engines and u.item.kind in SLOT_KINDS and expect.code_format is None:
+            if "both" in self.engines and u.item.kind in PAIRED_KINDS and expect.code_format is None:
                 recognise_utterance(self._pocketsphinx(u.voice, paired=True), expect, silence)
         if self.run_wh:
             recognise_utterance(self._whisper(), Expectation(kind="yes_no"), silence)
@@ -324,10 +325,16 @@ class SttBench:
                 out.records = self._check_records(utt, pcm, out.heard["whisper"].value)
         if "both" in self.engines:
             wh = out.heard["whisper"]
-            if item.kind not in SLOT_KINDS:  # whisper's alone, as on a call
+            if item.kind not in PAIRED_KINDS:  # whisper's alone, as on a call
                 out.heard["both"] = wh
                 return out
             expect = self.judge.expectation(item)
+            if item.kind == "yes_no":  # whisper's verdict, unless the grammar's answer stands for its unclear one
+                ps = self._hear(self._pocketsphinx(utt.voice, paired=True), item, pcm, tuple)
+                took = wh.error is None and ps.error is None and grammar_answer_stands(wh.text, ps.text)
+                out.heard["both"] = replace(ps if took else wh, finish_ms=max(ps.finish_ms, wh.finish_ms),
+                                            cpu_s=ps.cpu_s + wh.cpu_s)
+                return out
             if expect.code_format is not None:  # a code turn: no grammar; the constrained decode when needed
                 out.heard["both"] = self._hear_code(item, expect, pcm, wh)
                 return out

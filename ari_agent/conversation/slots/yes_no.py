@@ -275,6 +275,21 @@ def read_yes_no(text: str, question: str = "") -> YesNoReading:
     return YesNoReading("yes", "affirmative", cue("yes"))
 
 
+def unaccounted_words(text: str) -> list[str]:
+    """The words of ``text`` that are no yes/no/hedge/... phrase and no filler or politeness: what makes an
+    answer with a yes in it "other" when no question's words are allowed ("she would go ahead" -> ["she"])."""
+    words = tokens(text)
+    return [words[s] for s, _, k in _spans(words) if k is None and words[s] not in _NEUTRAL]
+
+
+def first_answer(text: str) -> Literal["yes", "no"] | None:
+    """The first yes or no phrase said in ``text`` ("No, it is." -> "no"), before any negated yes is read."""
+    for _, _, kind in _spans(tokens(text)):
+        if kind in ("yes", "no"):
+            return "yes" if kind == "yes" else "no"
+    return None
+
+
 def _stem(word: str) -> str:
     """"unlocked" -> "unlock", "moving" -> "mov": enough to see the question's verb said back."""
     for suffix in ("ed", "ing", "d", "s"):

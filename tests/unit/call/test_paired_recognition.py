@@ -121,16 +121,51 @@ def test_values_are_read_as_the_slot_reads_them(reader: SlotReader) -> None:
     assert turn(reader, postcode, "SW1A 1AA", "s w one a one a h")[0].unsure is True
 
 
-def test_open_and_yes_no_turns_are_whispers_alone(reader: SlotReader) -> None:
-    for expect in (Expectation(kind="open"), Expectation(kind="yes_no")):
-        wh, ps = Scripted("whisper", "yes please"), Scripted("pocketsphinx", "no", partial="no")
+def test_open_turns_are_whispers_alone(reader: SlotReader) -> None:
+    wh, ps = Scripted("whisper", "yes please"), Scripted("pocketsphinx", "no", partial="no")
+    rec = PairedRecognizer(wh, ps, reader)
+    rec.start(Expectation(kind="open"))
+    rec.feed(b"\0\0" * 160)
+    assert rec.partial() == ""
+    t = rec.finish()
+    assert (t.text, t.unsure, t.engine) == ("yes please", False, "whisper")
+    assert ps.calls == []
+
+
+YES_NO = Expectation(kind="yes_no")
+
+
+def test_a_yes_no_turn_is_heard_by_both_but_whispers_verdict_stands(reader: SlotReader) -> None:
+    """The grammar decodes a yes/no turn beside whisper, its partials drive nothing, and where whisper's
+    reading is clear (or a failure) it stands, whatever the grammar heard: no consent from the grammar alone."""
+    for whisper, grammar in (("yes please", "no"), ("No.", "yes"), ("I'm not sure.", "sure"),
+                             ("Hurry.", "yep"), ("That's interesting.", "that's correct"),
+                             ("Yes, but only if it's free.", "yes"), ("I'd say my wife decides.", "yes")):
+        wh, ps = Scripted("whisper", whisper), Scripted("pocketsphinx", grammar, partial=grammar)
         rec = PairedRecognizer(wh, ps, reader)
-        rec.start(expect)
+        rec.start(YES_NO)
         rec.feed(b"\0\0" * 160)
-        assert rec.partial() == ""
+        assert rec.partial() == ""  # the endpointer waits as on any whisper turn
         t = rec.finish()
-        assert (t.text, t.unsure, t.engine) == ("yes please", False, "whisper")
-        assert ps.calls == []
+        assert (t.text, t.unsure, t.engine) == (whisper, False, "whisper"), (whisper, grammar)
+        assert ps.calls == ["start:yes_no", "feed", "finish"]
+    t, _, _ = turn(reader, YES_NO, "", "yes", error="worker timed out")
+    assert (t.text, t.error) == ("", "worker timed out")  # the grammar's yes does not stand in
+
+
+def test_a_yes_beside_one_stray_word_stands_when_the_grammar_heard_a_yes(reader: SlotReader) -> None:
+    """Misreadings from the phone set: "sure, go ahead" -> "She would go ahead." (grammar "sure"), "yeah go for
+    it" -> "You have to go for it." (grammar "yup"); "no it isn't" -> "No, it is." (grammar "no it isn't")."""
+    for whisper, grammar in (("She would go ahead.", "sure"), ("You have to go for it.", "yup"),
+                             ("No, it is.", "no it isn't")):
+        t, _, _ = turn(reader, YES_NO, whisper, grammar)
+        assert (t.text, t.unsure, t.engine) == (grammar, False, "both:pocketsphinx"), whisper
+    # two words whisper cannot place, a hedge, a no against the grammar's yes, a yes against its no: whisper's
+    for whisper, grammar in (("She says you can go ahead.", "sure"), ("Maybe go ahead.", "go ahead"),
+                             ("No, it is.", "yes it is"), ("She would go ahead.", "no"),
+                             ("Yes, no.", "no"), ("She would go ahead.", "")):
+        t, _, _ = turn(reader, YES_NO, whisper, grammar)
+        assert (t.text, t.engine) == (whisper, "whisper"), (whisper, grammar)
 
 
 def test_the_grammar_partial_drives_the_endpointer_on_paired_turns(reader: SlotReader) -> None:

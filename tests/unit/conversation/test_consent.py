@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from ari_agent.conversation.engine import ConversationEngine
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.conversation.nlu import IntentClassifier
-from ari_agent.conversation.slots.yes_no import read_yes_no
+from ari_agent.conversation.slots.yes_no import first_answer, read_yes_no, unaccounted_words
 from ari_agent.seam import (
     Action,
     BargeIn,
@@ -316,3 +316,11 @@ def main() -> None:  # pragma: no cover - a report for people
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def test_the_words_an_answer_cannot_place_and_its_first_answer() -> None:
+    assert unaccounted_words("She would go ahead.") == ["she"]
+    assert unaccounted_words("um, yes please, thank you") == []
+    assert unaccounted_words("yes, but only if my wife agrees") == ["but", "only", "if", "wife", "agrees"]
+    assert first_answer("No, it is.") == "no" and first_answer("yeah, that's not right") == "yes"
+    assert first_answer("I'm not sure") is None and first_answer("") is None
