@@ -125,6 +125,8 @@ def register_stt(bsub: Any) -> None:
     stt.add_argument("--limit", type=int, default=None, help="at most N utterances per kind")
     stt.add_argument("--voices", default=None, help="caller voices (default: the set's five)")
     stt.add_argument("--cache-dir", type=Path, default=None, help="rendered audio cache (default: $TMPDIR)")
+    stt.add_argument("--set", type=Path, default=None, dest="set_path",
+                     help="another labelled set in the phone set's YAML format (default: the shipped one)")
     stt.add_argument("--json", action="store_true", help="the whole result as JSON (records included)")
     stt.add_argument("--no-record-check", action="store_true",
                      help="do not check postcode turns against codes on record (whisper and both engines)")
@@ -138,7 +140,7 @@ def _stt_progress(done: int, total: int) -> None:
 
 def handle_stt(args: argparse.Namespace) -> int:
     from ari_agent.devtools import bench_stt
-    from ari_agent.devtools.phone_set import DEFAULT_CACHE
+    from ari_agent.devtools.phone_set import DEFAULT_CACHE, PhoneSetError
     from ari_agent.ops.models import prepared_whisper_model
     from ari_agent.speech.code_check import CheckLimits
     from ari_agent.speech.tts_factory import prepared_piper_voice
@@ -154,8 +156,9 @@ def handle_stt(args: argparse.Namespace) -> int:
             whisper_model=whisper, piper_model=cfg.tts.piper.model_path or prepared_piper_voice(cfg.models.dir),
             voices=args.voices.split(",") if args.voices else None, cache_dir=args.cache_dir or DEFAULT_CACHE,
             whisper_threads=cfg.stt.whisper.threads, whisper_audio_ctx_floor=cfg.stt.whisper.audio_ctx_floor,
-            progress=_stt_progress, check_limits=None if args.no_record_check else CheckLimits())
-    except ValueError as exc:
+            progress=_stt_progress, check_limits=None if args.no_record_check else CheckLimits(),
+            set_path=args.set_path)
+    except (ValueError, PhoneSetError) as exc:
         print(f"ari-agent bench stt: {exc}")
         return 2
     if args.json:

@@ -530,15 +530,16 @@ def run_stt_bench(*, engines: Sequence[str], kinds: Sequence[str] | None, limit:
                   whisper_model: Path | None, piper_model: Path | None, voices: Sequence[str] | None = None,
                   cache_dir: Path = DEFAULT_CACHE, map_path: Path = DEMO_MAP_PATH, whisper_threads: int = 2,
                   whisper_audio_ctx_floor: int = 384, progress: Callable[[int, int], None] | None = None,
-                  check_limits: CheckLimits | None = None) -> dict[str, Any]:
-    """Render (or reuse) the set, run the engines, return rows, per-voice accuracy and failure examples."""
+                  check_limits: CheckLimits | None = None, set_path: Path | None = None) -> dict[str, Any]:
+    """Render (or reuse) the set (``set_path``: another file in the phone set's format, e.g. a held-out one),
+    run the engines, return rows, per-voice accuracy and failure examples."""
     for e in engines:
         if e not in ENGINES:
             raise ValueError(f"unknown engine {e!r} (pocketsphinx, whisper, both)")
     for k in kinds or ():
         if k not in KINDS:
             raise ValueError(f"unknown kind {k!r} ({', '.join(KINDS)})")
-    phone_set = load_phone_set()
+    phone_set = load_phone_set(set_path) if set_path is not None else load_phone_set()
     utts = phone_set.utterances(voices, kinds, limit)
     judge = Judge(load_intent_map(map_path), phone_set.today)
     renderer = Renderer(cache_dir, piper_model)

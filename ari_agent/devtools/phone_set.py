@@ -112,19 +112,22 @@ def load_phone_set(path: Path = DATA_FILE) -> PhoneSet:
 
 
 def _parse(data: dict[str, Any]) -> PhoneSet:
+    """Every kind is optional (an admin's own set may hold only yes/no answers); the header is not."""
     items: list[PhoneItem] = []
-    for intent, lines in data["open"].items():
+    for intent, lines in (data.get("open") or {}).items():
         items.extend(PhoneItem("open", str(t), str(intent)) for t in lines)
-    items.extend(PhoneItem("out_of_scope", str(t), None) for t in data["out_of_scope"])
-    items.extend(PhoneItem("digits", str(t), str(v), "customer_number") for t, v in data["digits"])
-    items.extend(PhoneItem("postcode", str(t), str(v), "postcode") for t, v in data["postcode"])
-    for verdict, lines in data["yes_no"].items():
+    items.extend(PhoneItem("out_of_scope", str(t), None) for t in data.get("out_of_scope") or ())
+    items.extend(PhoneItem("digits", str(t), str(v), "customer_number") for t, v in data.get("digits") or ())
+    items.extend(PhoneItem("postcode", str(t), str(v), "postcode") for t, v in data.get("postcode") or ())
+    for verdict, lines in (data.get("yes_no") or {}).items():
         if verdict not in ("yes", "no", "unclear"):
             raise ValueError(f"yes_no label {verdict!r} (yes, no or unclear)")
         items.extend(PhoneItem("yes_no", str(t), str(verdict)) for t in lines)
-    items.extend(PhoneItem("date", str(t), str(v), "new_date") for t, v in data["date"])
+    items.extend(PhoneItem("date", str(t), str(v), "new_date") for t, v in data.get("date") or ())
     items.extend(PhoneItem("date", str(t), str(v), "date_of_birth") for t, v in data.get("date_of_birth") or ())
-    items.extend(PhoneItem("time", str(t), str(v), "new_time") for t, v in data["time"])
+    items.extend(PhoneItem("time", str(t), str(v), "new_time") for t, v in data.get("time") or ())
+    if not items:
+        raise ValueError("no utterances in it")
     return PhoneSet(today=date.fromisoformat(str(data["today"])), voices=tuple(data["voices"]),
                     renders_per_line=int(data.get("renders_per_line", 2)), items=tuple(items))
 

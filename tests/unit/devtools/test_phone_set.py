@@ -12,8 +12,10 @@ import pytest
 
 from ari_agent.conversation.intent_map import IntentMap
 from ari_agent.devtools.phone_set import (
+    DATA_FILE,
     KINDS,
     PhoneItem,
+    PhoneSetError,
     PhoneUtterance,
     Renderer,
     line,
@@ -60,6 +62,17 @@ def test_lines_are_not_the_maps_examples_and_labels_are_well_formed(demo_map: In
             assert item.label is not None and date.fromisoformat(item.label)
         else:
             assert item.label is not None and time.fromisoformat(item.label)
+
+
+def test_the_held_out_yes_no_set_is_yes_no_only_and_shares_no_line_with_the_phone_set(tmp_path: Path) -> None:
+    held = load_phone_set(DATA_FILE.with_name("yes_no_heldout.yaml"))
+    assert {i.kind for i in held.items} == {"yes_no"} and len(held.items) >= 50
+    assert not {_norm(i.text) for i in held.items} & {_norm(i.text) for i in SET.items}
+    assert sum(i.label != "yes" for i in held.items) > len(held.items) / 2  # mostly not a consent
+    empty = tmp_path / "empty.yaml"
+    empty.write_text('today: "2026-03-04"\nvoices: ["flite:rms"]\n')
+    with pytest.raises(PhoneSetError, match="no utterances"):
+        load_phone_set(empty)
 
 
 def test_limit_takes_n_per_kind_spread_over_the_kind() -> None:
