@@ -238,7 +238,7 @@ class PairedRecognizer:
         if self._yes_no:
             if heard.ok and grammar.ok and grammar_answer_stands(heard.text, grammar.text):
                 log.info("yes/no turn: the grammar's answer stands for whisper's unclear reading")
-                return _as(grammar, latency, unsure=False)
+                return _as(grammar, latency, unsure=False, confidence=max(heard.confidence, grammar.confidence))
             return dataclasses.replace(heard, latency_ms=latency)
         if not heard.ok:
             if not grammar.ok:

@@ -333,7 +333,8 @@ class SttBench:
                 ps = self._hear(self._pocketsphinx(utt.voice, paired=True), item, pcm, tuple)
                 took = wh.error is None and ps.error is None and grammar_answer_stands(wh.text, ps.text)
                 out.heard["both"] = replace(ps if took else wh, finish_ms=max(ps.finish_ms, wh.finish_ms),
-                                            cpu_s=ps.cpu_s + wh.cpu_s)
+                                            cpu_s=ps.cpu_s + wh.cpu_s,
+                                            confidence=max(ps.confidence, wh.confidence) if took else wh.confidence)
                 return out
             if expect.code_format is not None:  # a code turn: no grammar; the constrained decode when needed
                 out.heard["both"] = self._hear_code(item, expect, pcm, wh)

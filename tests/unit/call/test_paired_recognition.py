@@ -159,7 +159,7 @@ def test_a_yes_beside_one_stray_word_stands_when_the_grammar_heard_a_yes(reader:
     for whisper, grammar in (("She would go ahead.", "sure"), ("You have to go for it.", "yup"),
                              ("No, it is.", "no it isn't")):
         t, _, _ = turn(reader, YES_NO, whisper, grammar)
-        assert (t.text, t.unsure, t.engine) == (grammar, False, "both:pocketsphinx"), whisper
+        assert (t.text, t.unsure, t.engine, t.confidence) == (grammar, False, "both:pocketsphinx", 0.8), whisper
     # two words whisper cannot place, a hedge, a no against the grammar's yes, a yes against its no: whisper's
     for whisper, grammar in (("She says you can go ahead.", "sure"), ("Maybe go ahead.", "go ahead"),
                              ("No, it is.", "yes it is"), ("She would go ahead.", "no"),
