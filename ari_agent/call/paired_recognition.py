@@ -152,7 +152,6 @@ class PairedRecognizer:
         self.records = records
         self._expect = Expectation()
         self._paired = False
-        self._yes_no = False  # a yes/no turn: paired, but the grammar's partials do not drive the endpointer
         self._coded = False  # a code turn (letters with a code_format): whisper, then its constrained decode
         # the constrained decode or record check run right after an early decode (decode())
         self._early_code: _Early | None = None
@@ -160,8 +159,7 @@ class PairedRecognizer:
     def start(self, expect: Expectation) -> None:
         self._expect = expect
         self._coded = self.codes is not None and expect.kind == "letters" and expect.code_format is not None
-        self._yes_no = expect.kind == "yes_no"
-        self._paired = (expect.kind in VALUE_KINDS and not self._coded) or self._yes_no
+        self._paired = (expect.kind in VALUE_KINDS and not self._coded) or expect.kind == "yes_no"
         self._early_code = None
         self.whisper.start(expect)
         if self._paired:
@@ -171,6 +169,11 @@ class PairedRecognizer:
         self.whisper.feed(pcm8k)
         if self._paired:
             self.grammar.feed(pcm8k)
+
+    @property
+    def _yes_no(self) -> bool:
+        """A yes/no turn: paired, but the grammar's partials do not drive the endpointer."""
+        return self._expect.kind == "yes_no"
 
     def partial(self) -> str:
         return self.grammar.partial() if self._paired and not self._yes_no else ""
