@@ -7,7 +7,8 @@
    (:mod:`ari_agent.call.handoff_plan`): an empty or too-slow queue gives way to its fallback; AMI
    unreachable → the requested queue unchecked (logged), never a stranded caller;
 3. lets the agent say what happens next ("I'm putting you through to our support team; the wait is
-   about two minutes");
+   about two minutes"; after the conversation's own handoff line only what it could not know: "The wait
+   is about two minutes.", another team, every team busy);
 4. stores the full redacted context in Redis under the call id, sets short ``__ARI_AGENT_*`` variables
    (inherited by the queue member's channel) and continues the caller into ``dialplan/handoff.conf``.
 
@@ -126,13 +127,21 @@ class HandoffDesk:
                        context: Mapping[str, str], *, transcript_log: Iterable[Mapping[str, Any]] = (),
                        announce: Announce | None = None, render: Render | None = None,
                        still_here: Callable[[], bool] = lambda: True,
-                       committing: Callable[[str], None] = lambda target: None) -> HandoffResult:
+                       committing: Callable[[str], None] = lambda target: None,
+                       told: bool = False, ready: Callable[[], Awaitable[object]] | None = None) -> HandoffResult:
+        """``told``: the caller has just been told it is going to a person (the announcement then says only
+        what is new: :func:`~ari_agent.call.handoff_plan.announcement`). ``ready``: awaited once the plan is
+        made and before anything is said or the caller moved: the line still playing, so that the queue
+        check runs while it plays instead of after it (dead air: up to ``ami.action_timeout_s`` with AMI
+        down)."""
         tried = tried_queues(await _variable(ari, caller.id, TRIED_VARIABLE))
         plan = await self.plan(queue, tried)
         if plan.rerouted:
             log.info("call %s: %s → %s (%s)", call_id, queue, plan.target,
                      plan.why or ("exhausted" if plan.exhausted else "unchecked"))
-        said = announcement(self.cfg.handoff, plan) if announce is not None else None
+        if ready is not None:
+            await ready()
+        said = announcement(self.cfg.handoff, plan, told=told) if announce is not None else None
         if said and announce is not None:
             await announce(said)
         if not still_here():

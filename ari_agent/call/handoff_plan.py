@@ -133,16 +133,23 @@ def team_name(cfg: HandoffConfig, queue: str) -> str:
     return settings_for(cfg, queue).team or queue.replace("_", " ").replace("-", " ")
 
 
-def announcement(cfg: HandoffConfig, plan: HandoffPlan) -> str | None:
-    """What the agent says just before the transfer, or None (``announce: false``)."""
+def announcement(cfg: HandoffConfig, plan: HandoffPlan, *, told: bool = False) -> str | None:
+    """What the agent says just before the transfer, or None (``announce: false``).
+
+    ``told``: the caller has just heard the conversation's own handoff line ("Let me connect you with a
+    colleague who can help."). Then only what that line could not know is said: another team than the
+    one asked for, every team busy, or a wait above nothing. A second line saying the same thing again
+    only keeps the caller from the person (two espeak lines took ~7 s)."""
     if plan.exhausted:
         return "I'm sorry, all of our teams are busy right now."
     if plan.target in cfg.destinations or not settings_for(cfg, plan.target).announce:
         return None
+    rerouted = plan.rerouted and plan.why != "already_tried"
+    waiting = plan.checked and plan.wait_s is not None and plan.wait_s > 0
+    if told and not rerouted:
+        return f"The wait is {wait_words(plan.wait_s)}." if waiting and plan.wait_s is not None else None
     team = f"our {team_name(cfg, plan.target)} team"
-    lead = ""
-    if plan.rerouted and plan.why != "already_tried":
-        lead = f"Our {team_name(cfg, plan.requested)} team can't take calls right now, so "
+    lead = f"Our {team_name(cfg, plan.requested)} team can't take calls right now, so " if rerouted else ""
     text = f"{lead}I'm putting you through to {team}"
     if plan.checked and plan.wait_s is not None:
         text += "; someone should answer shortly." if plan.wait_s == 0 else f"; the wait is {wait_words(plan.wait_s)}."

@@ -254,8 +254,8 @@ class CallManager:
         queue, context = max_duration_handoff(engine, self.cfg.agent.handoff_extension)
         log.warning("call %s: maximum duration (%.0fs) reached: handing off to %s", session.call_id,
                     self.cfg.agent.max_call_s, queue)
-        await say_before_handoff(session, forced_prompt(engine, "max_duration"))  # never holds it up
-        if not await session.handoff(queue, "max_duration", context,
+        told = await say_before_handoff(session, forced_prompt(engine, "max_duration"))  # never holds it up
+        if not await session.handoff(queue, "max_duration", context, told=told,
                                      announce=lambda said: say_before_handoff(session, said)):
             handoff_not_done(session)
 

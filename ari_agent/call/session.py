@@ -241,11 +241,13 @@ class CallSession:
             self.outcome.ended_by = "agent"
 
     async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
-                      announce: Announce | None = None, render: Render | None = None) -> bool:
+                      announce: Announce | None = None, render: Render | None = None, told: bool = False,
+                      ready: Callable[[], Awaitable[object]] | None = None) -> bool:
         """Send the caller to a human queue that can take the call (checked over AMI, else its fallback),
         saying first what happens next through ``announce`` (``render``: the agent's voice, for a warm
         transfer's brief); the context goes into inherited channel variables and, in full, into Redis
-        (``call/handoff.py``)."""
+        (``call/handoff.py``). ``told``: the caller has just heard a handoff line; ``ready``: awaited
+        between the queue check and the announcement (the line playing out)."""
         if self.caller_gone.is_set():
             return False
 
@@ -256,7 +258,7 @@ class CallSession:
         result = await handoff_desk(self.cfg).hand_off(
             self.ari, self.call_id, self.caller, queue, reason, context or {},
             transcript_log=getattr(self.conversation, "events", ()), announce=announce, render=render,
-            still_here=lambda: not self.caller_gone.is_set(), committing=committing)
+            still_here=lambda: not self.caller_gone.is_set(), committing=committing, told=told, ready=ready)
         if not result.ok:
             self._tearing_down = False
             self._handing_off = None

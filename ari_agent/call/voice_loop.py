@@ -9,7 +9,8 @@ seam) through the shared :class:`~ari_agent.call.actions.ActionInterpreter`:
   speaks, turn rules of :mod:`ari_agent.speech.turn_completion`) raced against
   :func:`~ari_agent.call.dtmf.collect_dtmf`;
 - ``CallTool`` → :class:`~ari_agent.call.tools.ToolCaller` (acknowledgement past the budget, timeout);
-- ``Transfer`` → once the line has played out, the caller goes to the queue with the context.
+- ``Transfer`` → the queue is checked while the line plays; once it has played out the caller goes to the
+  queue with the context.
 
 Every turn's stage timings are kept (``timings``) and the call's event log (``events``).
 """
@@ -73,7 +74,8 @@ class CallLine(Protocol):
 
     async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
                       announce: Callable[[str], Awaitable[object]] | None = None,
-                      render: Callable[[str], Awaitable[Pcm]] | None = None) -> bool: ...
+                      render: Callable[[str], Awaitable[Pcm]] | None = None, told: bool = False,
+                      ready: Callable[[], Awaitable[object]] | None = None) -> bool: ...
 
 
 class VoiceConversation:
@@ -86,6 +88,8 @@ class VoiceConversation:
         self.events = CallLog("", time.monotonic())
         self.handing_off = False  # the call layer is announcing a handoff it decided (announce_handoff)
         self._handoff_failed = asyncio.Event()
+        self._last: Action | None = None  # the last two actions carried out (a Transfer: was a line said first?)
+        self._before_last: Action | None = None
 
     async def run(self, call: CallLine) -> None:
         self.call = call
@@ -146,6 +150,7 @@ class VoiceConversation:
     def _observe(self, action: Action) -> None:
         if self.handing_off:  # not carried out (announce_handoff): kept out of the log and the transcript
             return
+        self._before_last, self._last = self._last, action
         self.events.add(**action_record(action))
 
     async def _speak(self, say: Say) -> str | None:
@@ -183,9 +188,13 @@ class VoiceConversation:
         if self.handing_off:  # a supervisor's takeover or the maximum duration is moving the caller already
             log.info("call %s: %s transfer dropped: a forced handoff is under way", self.call.call_id, action.reason)
             return
-        await self.playback.wait_playout()
+        # The queue is checked while the conversation's handoff line plays (``ready``: nothing more is said,
+        # and the caller not moved, before it has played out); after that line the announcement says only
+        # what it could not know (call/handoff_plan.announcement).
+        told = isinstance(self._before_last, Say) and bool(self._before_last.text.strip())
         ok = await self.call.handoff(action.queue, action.reason, dict(action.context), announce=self._announce,
-                                     render=lambda text: asyncio.to_thread(self.s.prompts.sentence, text))
+                                     render=lambda text: asyncio.to_thread(self.s.prompts.sentence, text),
+                                     told=told, ready=self.playback.wait_playout)
         if self.s.governance is not None:
             self.s.governance.transferred(self.call.call_id, action, ok)
 

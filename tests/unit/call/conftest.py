@@ -95,6 +95,7 @@ class Handoff:
     queue: str
     reason: str
     context: dict[str, str]
+    told: bool = False  # the conversation's own handoff line was said first
 
 
 @dataclass
@@ -113,8 +114,11 @@ class FakeLine:
 
     async def handoff(self, queue: str, reason: str, context: dict[str, str] | None = None, *,
                       announce: Callable[[str], Awaitable[object]] | None = None,
-                      render: Callable[[str], Awaitable[object]] | None = None) -> bool:
-        self.handoffs.append(Handoff(queue, reason, dict(context or {})))
+                      render: Callable[[str], Awaitable[object]] | None = None, told: bool = False,
+                      ready: Callable[[], Awaitable[object]] | None = None) -> bool:
+        if ready is not None:  # as the desk does: the line has played out before the caller moves
+            await ready()
+        self.handoffs.append(Handoff(queue, reason, dict(context or {}), told))
         return True
 
     # ---- the caller's side

@@ -83,6 +83,25 @@ def test_announcements() -> None:
     assert wait_words(3600) == "about 60 minutes"
 
 
+def test_after_the_conversations_own_line_only_what_it_could_not_know_is_said() -> None:
+    """The caller has just heard "Let me connect you with a colleague who can help.": no second line
+    saying the same, only the wait, another team or every team busy."""
+    free = plan_handoff(CFG, "billing", {"billing": q("billing", available=1, callers=0, hold=0)})
+    assert free.wait_s == 0 and announcement(CFG, free, told=True) is None
+    busy = plan_handoff(CFG, "billing", {"billing": q("billing", available=1, callers=3, hold=130)})
+    assert announcement(CFG, busy, told=True) == "The wait is about two minutes."
+    rerouted = plan_handoff(CFG, "billing", {"billing": q("billing", available=0), "support": q("support")})
+    assert announcement(CFG, rerouted, told=True) == announcement(CFG, rerouted)
+    assert announcement(CFG, plan_handoff(CFG, "billing", None), told=True) is None  # unchecked: nothing new
+    empty = {n: q(n, logged_in=0, available=0) for n in ("billing", "support", "overflow")}
+    assert announcement(CFG, plan_handoff(CFG, "billing", empty), told=True) == announcement(
+        CFG, plan_handoff(CFG, "billing", empty))
+    again = plan_handoff(CFG, "billing", {"support": q("support")}, tried=["billing"])  # back from billing
+    assert again.target == "support" and again.why == "already_tried"
+    assert announcement(CFG, again, told=True) is None
+    assert wait_words(3600) == "about 60 minutes"
+
+
 def test_variables_are_short_redacted_and_inherited() -> None:
     ctx = {"intent": "card_payment", "summary": "caller read card 4111 1111 1111 1111; wants refund",
            "verified_identity": "basic (customer C42)", "caller_id": "+441234567890",

@@ -101,6 +101,7 @@ async def test_tool_that_never_answers_hands_off_with_context(start_call: Start)
     assert handoff.queue == "support" and "tool" in handoff.reason
     assert handoff.context.get("intent") == "order_status"
     assert "One moment while I check that." in h.said()
+    assert handoff.told  # the conversation's handoff line came just before: the desk adds only what is new
     assert not h.line.endpoint.playing  # the goodbye prompt played out before the transfer
 
 
