@@ -45,9 +45,12 @@ _CORRECTION_CUES = ("sorry", "actually", "no wait", "wait", "i mean", "i meant",
                     "should be", "my mistake", "i said", "no it's", "no no", "no sorry", "rather", "instead",
                     "i got that wrong", "that was wrong", "let me correct")
 # Said to "is there anything else?": the caller is done.
+# "That's fine, thanks" is one too: read as a yes it asked "What else can I help you with?" of a caller who had
+# just said goodbye (whisper heard "no, that's fine, thanks" as "Know that's fine, thanks.").
 CLOSING_PHRASES = ("that's all", "that is all", "that's it", "that is it", "nothing else", "i'm good",
                    "i am good", "i'm done", "all good", "no thanks", "no thank you", "that's everything",
-                   "i'm fine", "that will be all", "nope", "no")
+                   "i'm fine", "that will be all", "that'll be all", "that's fine", "that is fine", "i'm all set",
+                   "all set", "nothing more", "nope", "no")
 
 
 def _has(padded: str, phrase: str) -> bool:

@@ -184,7 +184,8 @@ def test_a_no_then_a_new_request_at_anything_else(call: Callable[..., Call], tex
     assert c.calls("lookup_order") == [{"order_number": "4567"}] and not c.engine.ended
 
 
-@pytest.mark.parametrize("text", ["no thanks", "no that's all thank you", "nope, I'm good", "no"])
+@pytest.mark.parametrize("text", ["no thanks", "no that's all thank you", "nope, I'm good", "no",
+                                  "that's fine, thanks", "Know that's fine, thanks.", "I'm all set"])
 def test_a_plain_no_at_anything_else_still_ends_the_call(call: Callable[..., Call], text: str) -> None:
     c = call({})
     c.say("what are your hours", text)

@@ -144,3 +144,22 @@ def test_a_rate_for_the_piper_caller_voice_is_a_clear_error(tmp_path: Path) -> N
 
     with pytest.raises(PhoneSetError, match="speaking rate"):
         Renderer(tmp_path).speech("yes", "piper:joe", rate=1.2)
+
+
+def test_the_held_out_voice_suite_shares_no_line_with_the_map_the_phone_set_or_the_other_suites(
+        demo_map: IntentMap) -> None:
+    from ari_agent.evaluation.scenario import load_suite, resolve_suite_path, shipped_suites
+
+    def lines(path: Path) -> set[str]:
+        return {_norm(t.say) for s in load_suite(path).spec.scenarios for t in s.turns if t.say}
+
+    held = lines(resolve_suite_path("voice-heldout"))
+    assert len(held) >= 20
+    others = {_norm(e) for i in demo_map.intents for e in i.examples} | {_norm(i.text) for i in SET.items}
+    for name in ("voice", "voice-phrasings", "voice-smoke"):
+        others |= lines(resolve_suite_path(name))
+    for path in shipped_suites():
+        others |= lines(path)
+    # replies any call ends with, and the demo backend's customer C-1001 reading its number and postcode
+    generic = {"no thank you", "no", "one zero zero one", "s w one a one a a"}
+    assert not (held - generic) & others, (held - generic) & others
