@@ -182,7 +182,9 @@ class VoiceConversation:
         return spoken.result()
 
     async def call_tool(self, action: CallTool) -> Event:
-        return await self.tools.call(action, self.timings.latest())
+        # timed on the turn only while its reply has not begun: a follow-up sent after "that's confirmed"
+        # was said is no part of the wait for that reply
+        return await self.tools.call(action, self.timings.open_turn())
 
     async def transfer(self, action: Transfer) -> None:
         if self.handing_off:  # a supervisor's takeover or the maximum duration is moving the caller already

@@ -195,3 +195,19 @@ async def test_the_postcode_turn_is_heard_with_the_code_on_record(start_call: St
     assert "SW1A1AA" not in str(events)  # the code itself is in no log
     assert not [e for e in events if e["kind"] == "tool"]  # the dialogue called no tool for it
     await h.line.say()
+
+
+async def test_a_tool_after_the_reply_began_is_not_timed_as_that_turns_wait(start_call: Start) -> None:
+    """The confirmation text goes out (follow-up tool) after "that's confirmed" has been said: it is not
+    part of the time the caller waited for that reply (it showed as a 5.3 s "tool" stage)."""
+    h = await start_call(["I want to confirm my appointment", "one zero zero one", "S W one A one A A", "yes",
+                          "no thanks"])
+    for turn in (1, 2, 3, 4, 5):
+        await h.until_listening(turn)
+        await h.line.say()
+    await h.finished()
+    tools = [e["name"] for e in h.conversation.events if e["kind"] == "tool"]
+    assert "confirm_appointment" in tools and tools[-1] == "send_confirmation", tools
+    timed = [t for t in h.conversation.timings if t.tool_done is not None]
+    assert timed and all(t.tts_first_audio is not None and t.tool_done <= t.tts_first_audio for t in timed), [
+        (t.text, t.tool_done, t.tts_first_audio) for t in h.conversation.timings]
