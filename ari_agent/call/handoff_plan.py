@@ -145,14 +145,12 @@ def announcement(cfg: HandoffConfig, plan: HandoffPlan, *, told: bool = False) -
     if plan.target in cfg.destinations or not settings_for(cfg, plan.target).announce:
         return None
     rerouted = plan.rerouted and plan.why != "already_tried"
-    waiting = plan.checked and plan.wait_s is not None and plan.wait_s > 0
+    wait_s = plan.wait_s if plan.checked else None  # unchecked: no wait to tell
     if told and not rerouted:
-        return f"The wait is {wait_words(plan.wait_s)}." if waiting and plan.wait_s is not None else None
+        return f"The wait is {wait_words(wait_s)}." if wait_s else None
     team = f"our {team_name(cfg, plan.target)} team"
     lead = f"Our {team_name(cfg, plan.requested)} team can't take calls right now, so " if rerouted else ""
     text = f"{lead}I'm putting you through to {team}"
-    if plan.checked and plan.wait_s is not None:
-        text += "; someone should answer shortly." if plan.wait_s == 0 else f"; the wait is {wait_words(plan.wait_s)}."
-    else:
-        text += "."
-    return text
+    if wait_s is None:
+        return text + "."
+    return text + ("; someone should answer shortly." if wait_s == 0 else f"; the wait is {wait_words(wait_s)}.")
