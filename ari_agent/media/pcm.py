@@ -331,3 +331,18 @@ def envelope_correlation(
         scored = True
         best = max(best, r)
     return best if scored else 0.0
+
+
+def trim_leading_silence(pcm: npt.ArrayLike, rate: int = SAMPLE_RATE, *, floor_dbfs: float = -55.0,
+                         keep_ms: int = 10, win_ms: int = 5) -> Pcm:
+    """``pcm`` without the inaudible lead-in a synthesiser puts before the first sound (Piper: 40-60 ms
+    below -55 dBFS before most sentences), keeping ``keep_ms`` of it: a reply then reaches the caller's
+    ear that much sooner. Cut at whole ``win_ms`` windows; a clip with nothing above ``floor_dbfs`` (a
+    deliberate pause) comes back whole."""
+    samples = as_pcm16(pcm, "trim_leading_silence")
+    env = energy_envelope(samples, rate, win_ms)
+    loud = np.flatnonzero(env >= _FULL_SCALE * 10.0 ** (floor_dbfs / 20.0))
+    if loud.size == 0:
+        return samples
+    cut = max(0, int(loud[0]) * (rate * win_ms // 1000) - rate * keep_ms // 1000)
+    return samples[cut:] if cut else samples

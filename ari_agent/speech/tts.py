@@ -31,7 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from ari_agent.errors import AriAgentError, MediaError
-from ari_agent.media.pcm import Pcm, wav_to_line_rate
+from ari_agent.media.pcm import Pcm, trim_leading_silence, wav_to_line_rate
 from ari_agent.speech.clauses import sentence_clauses, split_sentences
 
 __all__ = ["LINE_RATE", "CancelToken", "EspeakNg", "PromptCache", "SpeechChunk", "SpeechStream", "TextToSpeech",
@@ -209,7 +209,9 @@ def wav_bytes_to_line_rate(data: bytes) -> Pcm:
 
 class PromptCache:
     """The one cache of rendered speech: fixed prompts rendered once and kept in memory and on disk
-    (``<sha256>.s16`` raw 8 kHz), and an LRU of recent other sentences (memory only)."""
+    (``<sha256>.s16`` raw 8 kHz), and an LRU of recent other sentences (memory only). What the engine renders
+    is kept without its inaudible lead-in (:func:`~ari_agent.media.pcm.trim_leading_silence`): the caller
+    hears a reply as soon as it plays."""
 
     def __init__(self, tts: TextToSpeech, cache_dir: Path, recent_sentences: int = 512, *,
                  clauses: bool | None = None) -> None:
@@ -239,9 +241,9 @@ class PromptCache:
             return hit
         path = self.path(text)
         try:
-            pcm = np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.int16)
+            pcm = trim_leading_silence(np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.int16))
         except OSError:
-            pcm = self.tts.synthesize(text)
+            pcm = trim_leading_silence(self.tts.synthesize(text))
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
@@ -260,8 +262,8 @@ class PromptCache:
         if hit is not None:
             return hit
         cancellable = getattr(self.tts, "synthesize_cancellable", None)
-        pcm: Pcm = cancellable(text, cancel) if cancel is not None and cancellable is not None \
-            else self.tts.synthesize(text)
+        pcm = trim_leading_silence(cancellable(text, cancel) if cancel is not None and cancellable is not None
+                                   else self.tts.synthesize(text))
         with self._recent_lock:
             self._recent[text] = pcm
             while len(self._recent) > self._recent_max:

@@ -22,6 +22,7 @@ from ari_agent.media.pcm import (
     resample,
     slin_be_to_array,
     slin_le_to_array,
+    trim_leading_silence,
 )
 
 Int16 = npt.NDArray[np.int16]
@@ -248,3 +249,19 @@ def test_resampling_the_same_audio_gives_the_same_samples(quality: str) -> None:
         streamed.add(np.concatenate([*(r.process(buf[i:i + 160]) for i in range(0, buf.size, 160)),
                                      r.flush()]).tobytes())
     assert len(one_shot) == 1 and len(streamed) == 1
+
+
+def test_a_synthesisers_inaudible_lead_in_is_cut_to_10_ms() -> None:
+    rng = np.random.default_rng(3)
+    lead = (rng.standard_normal(480) * 8).astype(np.int16)  # 60 ms of hiss near -72 dBFS
+    t = np.arange(8000) / 8000
+    tone = (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+    clip = np.concatenate([lead, tone])
+    out = trim_leading_silence(clip)
+    assert out.size == clip.size - 400  # 50 ms gone, 10 ms of the lead kept before the first sound
+    assert np.array_equal(out[80:], tone)  # the sound itself untouched
+    assert np.array_equal(trim_leading_silence(out), out)  # a trimmed clip stays as it is
+    assert np.array_equal(trim_leading_silence(tone), tone)  # a clip that starts with sound is not cut
+    quiet = lead.copy()
+    assert np.array_equal(trim_leading_silence(quiet), quiet)  # nothing audible: a pause, kept whole
+    assert trim_leading_silence(np.zeros(0, dtype=np.int16)).size == 0
