@@ -80,11 +80,8 @@ def forced_prompt(engine: EngineView | None, which: ForcedPrompt) -> str:
         return str(getattr(Prompts(), which))
     spec = engine.map.spec
     template = str(getattr(spec.prompts, which))
-    values = {"business_name": spec.business_name}
-    if spec.business_hours is not None:
-        values["business_hours"] = spec.business_hours.spoken
     try:
-        return render(template, values)
+        return render(template, spec.global_values())
     except TemplateError:  # refused at load; a map built in code may still carry one
         return str(getattr(Prompts(), which))
 

@@ -1155,9 +1155,7 @@ class ConversationEngine:
     # ------------------------------------------------------------------ templates
 
     def _values(self, task: Task | None, *, speech: bool) -> dict[str, str]:
-        values: dict[str, str] = {"business_name": self.spec.business_name}
-        if self.spec.business_hours is not None:
-            values["business_hours"] = self.spec.business_hours.spoken
+        values = self.spec.global_values()
         for name, v in self.identity.items():
             values[f"identity.{name}"] = v.spoken if speech else v.value
         for name, raw in self.identity_data.items():

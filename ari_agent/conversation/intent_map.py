@@ -27,7 +27,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ari_agent.conversation.nlu import IntentSpec
-from ari_agent.conversation.templates import GLOBAL_NAMES, NAMESPACES, TemplateError, placeholders
+from ari_agent.conversation.templates import GLOBAL_NAMES, NAMESPACES, TemplateError, placeholders, render
 from ari_agent.errors import ConfigError
 from ari_agent.integrations.tools_config import ToolsConfig
 from ari_agent.seam import Expectation
@@ -420,6 +420,13 @@ class IntentMapSpec(_Model):
     tools: dict[str, Any] = {}
     intents: tuple[IntentDefinition, ...] = Field(min_length=1)
 
+    def global_values(self) -> dict[str, str]:
+        """The map-wide template values (``templates.GLOBAL_NAMES``): the same on every call."""
+        values = {"business_name": self.business_name}
+        if self.business_hours is not None:
+            values["business_hours"] = self.business_hours.spoken
+        return values
+
 
 @dataclass(frozen=True)
 class ToolInfo:
@@ -494,15 +501,21 @@ class IntentMap:
 
     def spoken_lines(self) -> list[str]:
         """Every line of the map the agent may say as it is written: the global prompts and each ``say``,
-        ``intro``, ``prompt`` and ``reprompt``, in map order, once each; a line with a placeholder left
-        ``{…}`` is left out (its words are only known on the call). Rendered at start-up, the first words
-        of a reply are then in memory, not synthesised while the caller waits."""
+        ``intro``, ``prompt`` and ``reprompt``, in map order, once each. Map-wide values are filled in
+        (``{business_hours}``: "We're open Monday to Friday ..."); a line with any other placeholder is left
+        out (its words are only known on the call). Rendered at start-up, the first words of a reply are then
+        in memory, not synthesised while the caller waits."""
         out: dict[str, None] = {}
+        values = self.spec.global_values()
 
         def walk(node: object, spoken: bool) -> None:
             if isinstance(node, str):
-                if spoken and "{" not in node and node.strip():
-                    out[node] = None
+                if not spoken or not node.strip():
+                    return
+                try:
+                    out[render(node, values)] = None
+                except TemplateError:  # a slot, a result or the identity: known only on the call
+                    pass
             elif isinstance(node, BaseModel):
                 for name in type(node).model_fields:
                     walk(getattr(node, name), isinstance(node, Prompts) or name in SPOKEN_FIELDS)

@@ -19,6 +19,9 @@ def test_the_map_lines_as_written_are_listed_and_templates_left_out() -> None:
     assert "What's your order number? You can say it or key it in." in lines  # a slot's question
     assert "Thank you for calling. Goodbye!" in lines  # a global prompt
     assert not [line for line in lines if "{" in line]  # "Order {order_number} has shipped ..." is the call's
+    # map-wide values are the same on every call: filled in, so the hours answer is rendered ahead too
+    assert "We're open Monday to Friday from 8 AM to 6 PM, and Saturday from 9 AM to 1 PM. We're closed on " \
+        "Sundays." in lines
     assert len(lines) == len(set(lines))
 
 

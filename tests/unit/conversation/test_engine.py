@@ -30,6 +30,7 @@ from ari_agent.seam import (
     Transfer,
     Utterance,
 )
+from ari_agent.speech.clauses import split_sentences
 
 from .conftest import DATA
 
@@ -125,6 +126,14 @@ def test_a_second_call_started_is_ignored(make_engine: Make) -> None:
 def test_an_utterance_before_call_started_is_answered(make_engine: Make) -> None:
     out = make_engine().handle(Utterance("what are your opening hours"))
     assert any(isinstance(a, Say) and "We're open" in a.text for a in out)
+
+
+def test_the_hours_answer_is_among_the_lines_start_up_renders_ahead(make_engine: Make, demo_map: IntentMap) -> None:
+    out = make_engine().handle(Utterance("what are your opening hours"))
+    said = [s for a in out if isinstance(a, Say) for s in split_sentences(a.text)]
+    ahead = {s for line in demo_map.spoken_lines() for s in split_sentences(line)}
+    hours = [s for s in said if "open" in s]
+    assert hours and set(hours) <= ahead, (hours, said)  # played from memory, not synthesised on the call
 
 
 # ------------------------------------------------------------------ tools
