@@ -76,7 +76,7 @@ class AgentConfig(Section):
     handoff_extension: str = "support"
     # Calls served at once; the next caller is passed on to the next agent the dialplan lists, else to the
     # fallback queue (reason "capacity"). 0: sized from stt.engine and this process's cores, by the
-    # figures bench latency measured (call/capacity.py: both/whisper 2 calls per core, pocketsphinx 8);
+    # figures bench latency measured (call/capacity.py: both/whisper 2 calls per core, pocketsphinx 6);
     # no limit in the media-only greet_and_listen mode.
     max_calls: int = Field(0, ge=0)
 

@@ -161,7 +161,7 @@ def test_max_calls_zero_sizes_the_limit_from_the_engine_and_the_cores() -> None:
     from ari_agent.call.capacity import call_limit, usable_cores
 
     assert call_limit(0, "both", 2) == 4 and call_limit(0, "whisper", 4) == 8
-    assert call_limit(0, "pocketsphinx", 2) == 16
+    assert call_limit(0, "pocketsphinx", 2) == 12
     assert call_limit(0, "auto", 3) == 6  # not resolved yet: the neural engines' figure
     assert call_limit(5, "pocketsphinx", 64) == 5  # set: as set
     assert call_limit(0, "both", 0) == 2  # never below one core's worth
