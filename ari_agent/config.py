@@ -179,8 +179,13 @@ class PocketsphinxSettings(Section):
     # see pocketsphinx_stt): 4-digit strings right 70 % "fold" vs 56 % "LQ"; open-turn WER 21 % vs 26 %.
     upsample: Literal["fold", "QQ", "LQ", "MQ", "HQ"] = "fold"
     # Lattice posteriors give the confidence but cost time at end_utt in grammar searches; the
-    # narrower-than-default beams below keep finish() at p90 ~50 ms (measured).
+    # narrower-than-default beams below keep finish() at p90 ~50 ms (measured) on open turns and short
+    # grammars. On a 4-8 digit grammar they cost 570 ms median (p90 1.8 s) after the caller had finished,
+    # so number and code turns (digits, letters) get them only with grammar_posterior (a confidence of 0.5
+    # otherwise): calls turn it on where the map reads values by confidence (limits.read_back_below or
+    # min_confidence above 0). Yes/no, date and time grammars always have them.
     posterior: bool = True
+    grammar_posterior: bool = False
     beam: float = Field(1e-30, gt=0, le=1)
     wbeam: float = Field(1e-20, gt=0, le=1)
     pbeam: float = Field(1e-30, gt=0, le=1)

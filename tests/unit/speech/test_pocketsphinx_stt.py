@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,45 @@ def test_close_releases_the_decoder_at_once() -> None:
     rec.feed(np.zeros(160, dtype=np.int16))
     with pytest.raises(SttError, match="closed"):
         rec.start(Expectation(kind="yes_no"))
+
+
+def test_number_turns_get_lattice_posteriors_only_when_asked_and_yes_no_and_open_turns_always() -> None:
+    from ari_agent.speech.pocketsphinx_stt import NO_POSTERIOR_CONFIDENCE
+
+    number = Expectation(kind="digits", min_digits=4, max_digits=8)
+    audio = caller_audio("four five six seven", "flite:rms")
+    plain = PocketsphinxRecognizer(PocketsphinxSettings())
+    try:
+        got = plain.recognise(number, audio)
+        assert got.text == "four five six seven"
+        # no posterior on the grammar: the fixed confidence (computing it cost ~0.6 s a number turn)
+        assert got.confidence == NO_POSTERIOR_CONFIDENCE and {w.confidence for w in got.words} == {0.5}
+        got = plain.recognise(Expectation(kind="open", phrases=demo_examples()),
+                              caller_audio("I need to pay my bill", "flite:rms"))
+        assert len({round(w.confidence, 3) for w in got.words}) > 1  # the open turn's LM search still has them
+        got = plain.recognise(YES_NO, caller_audio("yes please", "flite:rms"))
+        assert got.text == "yes please" and got.confidence != NO_POSTERIOR_CONFIDENCE  # consent keeps its lattice
+    finally:
+        plain.close()
+    asked = PocketsphinxRecognizer(PocketsphinxSettings(grammar_posterior=True))
+    try:
+        got = asked.recognise(number, audio)
+        assert got.text == "four five six seven" and len({round(w.confidence, 3) for w in got.words}) > 1
+    finally:
+        asked.close()
+
+
+def test_calls_ask_for_grammar_posteriors_where_the_map_reads_values_by_confidence() -> None:
+    from ari_agent.call.services import call_recognizer
+    from ari_agent.conversation.intent_map import load_intent_map
+
+    demo = load_intent_map()
+    assert demo.spec.limits.read_back_below == 0 and demo.spec.limits.min_confidence == 0
+    stt = SttConfig(engine="pocketsphinx")
+    for update, wanted in (({}, False), ({"read_back_below": 0.6}, True), ({"min_confidence": 0.2}, True)):
+        limits = demo.spec.limits.model_copy(update=update)
+        spec = demo.spec.model_copy(update={"limits": limits})
+        rec = call_recognizer(stt, dataclasses.replace(demo, spec=spec))
+        assert isinstance(rec, PocketsphinxRecognizer)
+        assert rec.settings.grammar_posterior is wanted, update
+        rec.close()
