@@ -134,7 +134,8 @@ def test_clause_by_clause_is_about_as_long_as_the_whole_sentence(piper: PiperTts
 def test_calls_stream_the_voice_clause_by_clause(piper: PiperTts, tmp_path: Path) -> None:
     cache = PromptCache(piper, tmp_path)
     # the voice's own lead-in (40-60 ms below -55 dBFS) is not played: the first sound is within 15 ms
-    assert frame_energy_db(piper.synthesize("What's the order number?")[:400]) < -55
+    # (the voice is not deterministic: its first 30 ms measured -93 dBFS or quieter in 30 renders)
+    assert frame_energy_db(piper.synthesize("What's the order number?")[:240]) < -55
     played = cache.sentence("What's the order number?")
     assert max(frame_energy_db(played[i:i + 40]) for i in range(0, 120, 40)) > -55
     assert cache.clauses  # the voice asks for it (streams_clauses)
