@@ -46,8 +46,7 @@ def call_recognizer(stt: SttConfig, intent_map: IntentMap, whisper_pool: Whisper
     """One call's recogniser for a resolved ``stt.engine`` (``both``: whisper and the grammar, paired on the
     map's value turns; ``ari-agent transcribe`` uses it too). pocketsphinx computes lattice posteriors on
     number and code turns only where the map reads values by confidence (they cost hundreds of ms a turn)."""
-    limits = intent_map.spec.limits
-    if stt.engine == "pocketsphinx" and (limits.read_back_below > 0 or limits.min_confidence > 0):
+    if stt.engine == "pocketsphinx" and intent_map.spec.limits.reads_confidence:
         stt = stt.model_copy(update={"pocketsphinx": stt.pocketsphinx.model_copy(update={"grammar_posterior": True})})
     if stt.engine != "both":
         return create_recognizer(stt, whisper_pool=whisper_pool)

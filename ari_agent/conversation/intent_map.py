@@ -264,6 +264,11 @@ class Limits(_Model):
     # 1 2 3 4. Is that right?") before it is used; keyed-in answers never are. 0: never read back.
     read_back_below: float = Field(0.0, ge=0, le=1)
 
+    @property
+    def reads_confidence(self) -> bool:
+        """Whether a recogniser's confidence decides anything on this map's turns."""
+        return self.read_back_below > 0 or self.min_confidence > 0
+
 
 FORCED_HANDOFF_PROMPTS = ("takeover", "max_duration")  # Prompts fields said before a forced handoff
 

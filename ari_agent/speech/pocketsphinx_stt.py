@@ -173,7 +173,7 @@ class PocketsphinxRecognizer:
                     raise SttError(f"pocketsphinx refused the word {word!r} ({phones}): {exc}") from exc
             self._words.add(word)
 
-    def _ensure_search(self, spec: SearchSpec, kind: str = "open") -> None:
+    def _ensure_search(self, spec: SearchSpec, kind: str) -> None:
         if spec.name in self._searches:
             return
         if spec.kind == "generic" and not self._full_dictionary:
