@@ -5,8 +5,11 @@ recognised the way a call does it (:func:`~ari_agent.speech.utterance.recognise_
 Expectation, 20 ms frames, ``finish``) and the transcript is judged the way the conversation engine
 would read it:
 
-- open / out_of_scope: the demo map's router (patterns, then the real classifier); right when the
-  intent matches, and an out-of-scope request is right only when no intent is taken (handed off);
+- open / out_of_scope: as a call reads the open turn, a request for a person first (the commands heard
+  before any intent, ``conversation/commands.py``: "Stop the agent, please." is a transfer to a person on a
+  call, whatever the classifier makes of it), then the demo map's router (patterns, then the real
+  classifier); right when the intent matches (a request for a person: :data:`PERSON_INTENT`), and an
+  out-of-scope request is right only when no intent is taken (clarified, or handed to a person);
 - digits: the ``customer_number`` slot parser (exactly 4 digits); postcode: the ``postcode`` slot
   (UK shape, the map's ``locale.postcode``); yes_no: ``read_yes_no``'s verdict (yes / no / unclear),
   with every non-yes answer *heard as yes* counted apart (the dangerous error: it consents for the
@@ -38,6 +41,7 @@ from typing import Any, Final
 
 from ari_agent.call.paired_recognition import code_verdict, grammar_answer_stands, paired_grammar_settings, pick
 from ari_agent.config import PocketsphinxSettings
+from ari_agent.conversation.commands import Command, detect_command
 from ari_agent.conversation.intent_map import DEMO_MAP_PATH, IntentMap, load_intent_map
 from ari_agent.conversation.routing import IntentRouter
 from ari_agent.conversation.slots import parse_slot
@@ -56,6 +60,9 @@ ENGINES: Final = ("pocketsphinx", "whisper", "both")
 SLOT_KINDS: Final = frozenset({"digits", "postcode", "date", "time"})
 PAIRED_KINDS: Final = SLOT_KINDS | {"yes_no"}  # the kinds the "both" engine hears with the grammar as well
 FILLERS: Final = frozenset("uh um umm er erm hmm mm ah".split())
+# The phone set's label (and the demo map's intent) for a caller asking for a person: a call takes such words as
+# the command before any intent and transfers (``engine._on_command``), so the bench reads them the same way.
+PERSON_INTENT: Final = "speak_to_human"
 
 
 # ------------------------------------------------------------------ judging a transcript
@@ -97,7 +104,9 @@ class Judge:
 
     def read(self, item: PhoneItem, text: str) -> Reading:
         if item.kind in ("open", "out_of_scope"):
-            return Reading(self.router.route(text).intent if text.strip() else None)
+            if not text.strip():
+                return Reading(None)
+            return Reading(PERSON_INTENT if detect_command(text) is Command.HUMAN else self.router.route(text).intent)
         if item.kind == "yes_no":
             return Reading(read_yes_no(text).verdict)
         spec = self.slots[item.slot or ""]
@@ -378,7 +387,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def correct(kind: str, label: str | None, value: str | None) -> bool:
-    return value == label
+    """Right: the value labelled; an out-of-scope request also when it goes to a person (no intent is taken)."""
+    return value == label or (kind == "out_of_scope" and value == PERSON_INTENT)
 
 
 def summarise(outcomes: Sequence[Outcome], engines: Sequence[str]) -> list[dict[str, Any]]:

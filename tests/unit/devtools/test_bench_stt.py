@@ -15,6 +15,7 @@ from ari_agent.devtools.bench_stt import (
     Reading,
     SttBench,
     combine,
+    correct,
     format_table,
     summarise,
     word_errors,
@@ -43,6 +44,11 @@ def test_transcripts_are_read_as_the_engine_reads_them(judge: Judge) -> None:
     assert read("time", "half past two in the afternoon", "new_time") == "14:30"
     assert read("open", "where has my parcel got to") == "order_status"
     assert read("out_of_scope", "") is None
+    # a request for a person is the command a call hears before any intent (whisper's "uh, agent please")
+    assert read("open", "Stop the agent, please.") == "speak_to_human"
+    assert correct("open", "speak_to_human", read("open", "Stop the agent, please."))
+    assert correct("out_of_scope", None, read("out_of_scope", "can I talk to someone who knows about pizza"))
+    assert not correct("out_of_scope", None, read("out_of_scope", "where has my parcel got to"))
 
 
 def test_both_takes_whisper_on_yes_no_and_open_and_reads_back_slot_values_it_disagrees_on() -> None:
