@@ -759,7 +759,7 @@ class ConversationEngine:
 
     def _ask_slot(self, kind: QuestionKind, slot: SlotSpec, task: Task | None, said: list[str]) -> list[Action]:
         text = self._render(slot.prompt, task, speech=True) if task else slot.prompt
-        expect = self._slot_expectation(slot)
+        expect = self.map.slot_expectation(slot)
         if kind == "identity":
             expect = self._with_record_lookup(expect, slot)
         question = Question(kind, text or slot.prompt, expect, slot, timeout_s=self._slot_timeout(slot))
@@ -1133,17 +1133,6 @@ class ConversationEngine:
 
     def _anything_else_expectation(self) -> Expectation:
         return self._anything_else
-
-    def _slot_expectation(self, slot: SlotSpec) -> Expectation:
-        kind = slot.type
-        if kind == "digits":
-            return Expectation(kind="digits", min_digits=slot.min_length, max_digits=slot.max_length, slot=slot.name,
-                               dtmf=slot.dtmf)
-        if kind == "choice":
-            choices = tuple(p for c in slot.choices for p in (c.value, *c.synonyms))
-            return Expectation(kind="choice", choices=choices, slot=slot.name)
-        return Expectation(kind=kind, slot=slot.name, dtmf=kind in ("number", "yes_no") and slot.dtmf,
-                           code_format=self.map.code_format(slot))
 
     def _slot_timeout(self, slot: SlotSpec) -> float:
         if slot.timeout_s is not None:

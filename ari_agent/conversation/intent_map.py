@@ -534,6 +534,22 @@ class IntentMap:
         walk(self.spec, False)
         return list(out)
 
+    def slot_expectation(self, slot: SlotSpec) -> Expectation:
+        """The Listen expectation of a turn that asks for ``slot`` (the engine's, and the benches' that measure
+        it). A date or time turn carries its question as ``context`` (whisper's initial prompt, with an example
+        of the answer's form: ``whisper_stt.prompt_for``), unless the question has placeholders: a rendered one
+        may hold personal data, and an expectation is logged."""
+        kind = slot.type
+        if kind == "digits":
+            return Expectation(kind="digits", min_digits=slot.min_length, max_digits=slot.max_length, slot=slot.name,
+                               dtmf=slot.dtmf)
+        if kind == "choice":
+            choices = tuple(p for c in slot.choices for p in (c.value, *c.synonyms))
+            return Expectation(kind="choice", choices=choices, slot=slot.name)
+        context = slot.prompt if kind in ("date", "time") and not placeholders(slot.prompt) else ""
+        return Expectation(kind=kind, slot=slot.name, dtmf=kind in ("number", "yes_no") and slot.dtmf,
+                           code_format=self.code_format(slot), context=context)
+
     def code_format(self, slot: SlotSpec) -> Literal["uk_postcode"] | None:
         """The code format a recogniser may constrain ``slot``'s answer to (``Expectation.code_format``): a UK
         postcode for a ``format: postcode`` letters slot under ``locale.postcode: uk``; else None."""

@@ -91,16 +91,12 @@ class Judge:
         self.open = intent_map.open_expectation()
 
     def expectation(self, item: PhoneItem) -> Expectation:
-        """The Listen the engine would issue for this turn (as ``engine._slot_expectation`` builds it)."""
+        """The Listen the engine would issue for this turn (``IntentMap.slot_expectation``, as the engine asks)."""
         if item.kind in ("open", "out_of_scope"):
             return self.open
         if item.kind == "yes_no":
             return Expectation(kind="yes_no", dtmf=True)
-        spec = self.slots[item.slot or ""]
-        if spec.type == "digits":
-            return Expectation(kind="digits", min_digits=spec.min_length, max_digits=spec.max_length, slot=spec.name,
-                               dtmf=spec.dtmf)
-        return Expectation(kind=spec.type, slot=spec.name, code_format=self.map.code_format(spec))
+        return self.map.slot_expectation(self.slots[item.slot or ""])
 
     def read(self, item: PhoneItem, text: str) -> Reading:
         if item.kind in ("open", "out_of_scope"):

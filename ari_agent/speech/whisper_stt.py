@@ -431,9 +431,16 @@ def create_whisper_pool(config: SttConfig | WhisperSettings, models_dir: Path | 
 # ------------------------------------------------------------------ per-call front end
 
 
+# What a date or time answer looks like, for whisper's prompt on those turns: numerals, ordinals, am / pm, written
+# as the slot parsers read them. The values are none of the phone set's answers nor the voice suites' (a
+# prompt's words are what a weak hearing falls back on). Measured: docs/speech-bench.md, 2026-12-07 (last).
+ANSWER_FORMS: Final = {"date": "On Saturday the 8th. The 27th of September 1963.", "time": "At 7:50 am. Or 4:05 pm."}
+
+
 def prompt_for(expect: Expectation) -> str | None:
     """A short initial prompt nudging whisper towards the expected wording (None: no prompt). An open turn: what
-    it is about (``expect.context``, the map's descriptions), else the first of its example phrasings."""
+    it is about (``expect.context``, the map's descriptions), else the first of its example phrasings; a date or
+    time turn: the question asked (``expect.context``) and the answer's form (:data:`ANSWER_FORMS`)."""
     if expect.kind == "open" and expect.context:
         return expect.context
     if expect.kind == "open" and expect.phrases:
@@ -451,6 +458,9 @@ def prompt_for(expect: Expectation) -> str | None:
         # a carrier, zeros ("oh"), a filler before the digits; numbers that are none of the test set's answers
         # (measured: docs/speech-bench.md)
         return "It's 8 0 0 3. Uh, 0 6 2 5."
+    if expect.kind in ANSWER_FORMS:
+        # the question just asked (the map's words), then answers in the form the slot parsers read best
+        return f"{expect.context} {ANSWER_FORMS[expect.kind]}".strip()
     return None
 
 

@@ -221,3 +221,13 @@ def test_open_context_skips_disabled_intents() -> None:
     text = (DATA / "minimal-map.yaml").read_text().replace(
         "    description: \"Order status.\"", "    description: \"Order status.\"\n    enabled: false")
     assert parse_intent_map(text, "m.yaml").open_context() == ""
+
+
+def test_a_date_or_time_turn_carries_its_question_unless_it_could_hold_personal_data(demo_map: IntentMap) -> None:
+    new_date = demo_map.slot("new_date")
+    assert new_date is not None
+    assert demo_map.slot_expectation(new_date).context == "What day would you like to move it to?"
+    templated = new_date.model_copy(update={"prompt": "Your visit is on {result.date}. What day instead?"})
+    assert demo_map.slot_expectation(templated).context == ""
+    customer = demo_map.slot("customer_number")
+    assert customer is not None and demo_map.slot_expectation(customer).context == ""  # digits: its own prompt

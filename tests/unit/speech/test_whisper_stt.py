@@ -168,6 +168,11 @@ def test_prompts_follow_the_expectation() -> None:
     assert prompt_for(Expectation(kind="open", phrases=("where is my order",), context="Order status.")) == \
         "Order status."
     assert prompt_for(Expectation(kind="free_text")) is None
+    # a date or time turn: the question asked, then the answer's form
+    assert prompt_for(Expectation(kind="time", context="What time suits you?")) == \
+        "What time suits you? At 7:50 am. Or 4:05 pm."
+    assert prompt_for(Expectation(kind="date")) == "On Saturday the 8th. The 27th of September 1963."
+
 
 
 def test_the_encoder_window_is_sized_to_the_utterance() -> None:
