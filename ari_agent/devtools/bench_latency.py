@@ -112,7 +112,7 @@ async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path 
     wavs = [[synthesize_caller(line, voice, work_dir / "voices") for line in sc.lines] for sc, voice in plan]
     async with InProcessAgent(cfg) as agent:
         assert agent.caller is not None and agent.manager is not None
-        caller = agent.caller
+        caller, manager = agent.caller, agent.manager
         # the map's lines are rendered in the background at start-up: not a call's CPU, nor its wait
         await agent.manager.settled()
 
@@ -121,6 +121,9 @@ async def run_latency_bench(cfg: Config, calls: int, work_dir: Path, plot: Path 
             for r in range(rounds):  # rounds run one after another; the calls of a round concurrently
                 batch = list(zip(wavs[r * calls:(r + 1) * calls], plans[r], strict=True))
                 out += await asyncio.gather(*(caller.place_dialog(w, sc.modes) for w, (sc, _) in batch))
+                # the round's calls wind down before the next round's callers arrive: one still ending counts
+                # against agent.max_calls, and a caller passed on for capacity is a call the bench loses
+                await manager.wait_idle(10)
             return out
 
         results, usage = await measure(all_rounds(), sample_s=0.2)
