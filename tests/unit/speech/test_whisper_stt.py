@@ -174,7 +174,6 @@ def test_prompts_follow_the_expectation() -> None:
     assert prompt_for(Expectation(kind="date")) == "On Saturday the 8th. The 27th of September 1963."
 
 
-
 def test_the_encoder_window_is_sized_to_the_utterance() -> None:
     from ari_agent.speech.whisper_stt import audio_context
 
